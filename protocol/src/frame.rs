@@ -216,3 +216,57 @@ pub fn fix_checksum(frame: &mut [u8]) {
     let crc = crc::checksum(&frame[2..crc_at]);
     frame[crc_at..].copy_from_slice(&crc.to_le_bytes());
 }
+
+/// The JSON form of a frame: `{"type": "0x13", "name": "real_time_data", "sequence": 794,
+/// "encryption": "plain", "body": {...}}`. `type` is informative on input: when present it
+/// must agree with `name`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FrameJson {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    type_code: Option<String>,
+    sequence: u16,
+    #[serde(default)]
+    encryption: Encryption,
+    #[serde(flatten)]
+    message: Message,
+}
+
+impl serde::Serialize for Frame {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        FrameJson {
+            type_code: Some(format!("0x{:02X}", self.frame_type())),
+            sequence: self.sequence,
+            encryption: self.encryption,
+            message: self.message.clone(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Frame {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let j = FrameJson::deserialize(d)?;
+        if let Some(t) = &j.type_code {
+            let code = t
+                .strip_prefix("0x")
+                .or_else(|| t.strip_prefix("0X"))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| {
+                    D::Error::custom(format!("type '{t}' is not a hex byte like 0x13"))
+                })?;
+            if code != j.message.frame_type() {
+                return Err(D::Error::custom(format!(
+                    "type {t} does not match name '{}' (type 0x{:02X}); drop one or make them agree",
+                    j.message.name(),
+                    j.message.frame_type()
+                )));
+            }
+        }
+        Ok(Frame {
+            sequence: j.sequence,
+            encryption: j.encryption,
+            message: j.message,
+        })
+    }
+}

@@ -18,6 +18,8 @@ pub mod domain;
 pub mod error;
 pub mod frame;
 pub mod message;
+pub mod sync;
+pub mod topics;
 pub mod wire;
 
 pub use codec::FrameCodec;

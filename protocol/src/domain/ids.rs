@@ -258,6 +258,14 @@ text_id!(
     /// An operator (tenant) that owns sites.
     OperatorId, "operator id"
 );
+text_id!(
+    /// A command sent from the cloud to an edge (and on to a pile).
+    CommandId, "command id"
+);
+text_id!(
+    /// A charging or discharging order.
+    OrderId, "order id"
+);
 
 #[cfg(test)]
 mod tests {

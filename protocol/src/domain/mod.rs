@@ -9,6 +9,7 @@ pub mod money;
 pub use electrical::{Current, Soc, Temperature, Voltage};
 pub use energy::{Energy, Power, QuantityError};
 pub use ids::{
-    AccountId, BadId, ConnectorNo, OperatorId, PileCode, SerialTime, SiteId, TransactionSerial,
+    AccountId, BadId, CommandId, ConnectorNo, OperatorId, OrderId, PileCode, SerialTime, SiteId,
+    TransactionSerial,
 };
 pub use money::{Money, MoneyError, RoundingRule};
