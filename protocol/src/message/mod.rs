@@ -19,8 +19,10 @@ pub mod cards;
 pub mod maintenance;
 pub mod parallel;
 pub mod realtime;
+pub mod record;
 pub mod register;
 pub mod settings;
+pub mod stop_reason;
 pub mod transaction;
 pub mod v2g;
 
@@ -191,8 +193,9 @@ messages! {
 }
 
 impl Message {
-    /// Which way this message travels. Follows the reference's rule (odd codes come from the
-    /// pile), except where the reference's own table says otherwise (see `parallel`).
+    /// Which way this message travels: odd codes come from the pile, even codes go to it.
+    /// (The reference's type table lists 0xA3/0xA4 the other way round; its section text,
+    /// which `parallel` follows, keeps the rule.)
     pub fn direction(&self) -> Direction {
         direction_of(self.frame_type())
     }
