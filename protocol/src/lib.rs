@@ -19,6 +19,7 @@ pub mod error;
 pub mod frame;
 pub mod message;
 pub mod sync;
+pub mod tariff;
 pub mod topics;
 pub mod wire;
 

@@ -86,8 +86,9 @@ fn check_round_trip(bytes: &[u8]) -> Result<bool, TestCaseError> {
             prop_assert_eq!(hex::encode(&again), hex::encode(bytes));
             let json = serde_json::to_string(&f)
                 .map_err(|e| TestCaseError::fail(format!("no JSON: {e}")))?;
-            let back: Frame = serde_json::from_str(&json)
-                .map_err(|e| TestCaseError::fail(format!("JSON does not parse back: {e}\n{json}")))?;
+            let back: Frame = serde_json::from_str(&json).map_err(|e| {
+                TestCaseError::fail(format!("JSON does not parse back: {e}\n{json}"))
+            })?;
             prop_assert_eq!(&back, &f);
             let msg_json = serde_json::to_value(&f.message).unwrap();
             let msg_back: Message = serde_json::from_value(msg_json).unwrap();
@@ -163,5 +164,8 @@ fn mutation_property_exercises_real_decodes() {
             decoded += 1;
         }
     }
-    assert!(decoded * 4 >= total, "only {decoded} of {total} mutated bodies decoded");
+    assert!(
+        decoded * 4 >= total,
+        "only {decoded} of {total} mutated bodies decoded"
+    );
 }

@@ -419,11 +419,19 @@ fn meter_delta_is_none_when_the_register_goes_backwards() {
 }
 
 #[test]
-fn transaction_record_bad_origin_and_time() {
+fn transaction_record_keeps_an_undocumented_origin_but_refuses_a_bad_time() {
     let mut body = body_of(&sample(TRANSACTION_RECORD));
     assert_eq!(body.len(), 158);
-    body[141] = 0x03; // 0x03 is not in the transaction flag table
-    assert_eq!(out_of_range(&frame_of(0x3B, &body)), ("origin", 6 + 141, 3));
+    // 0x03 is not in the transaction flag table, but a bill must never be refused for it:
+    // the record decodes, keeps the byte, and says it is undocumented.
+    body[141] = 0x03;
+    let f = round_trip(&frame_of(0x3B, &body));
+    let Message::TransactionRecord(m) = f.message else {
+        panic!()
+    };
+    assert_eq!(m.origin, TransactionOrigin(0x03));
+    assert_eq!(m.origin.describe(), None);
+    assert_eq!(TransactionOrigin::CARD.describe(), Some("card start"));
     body[141] = 0x02;
     body[24 + 5] = 13; // start time month 13
     assert_eq!(

@@ -210,37 +210,6 @@ pub fn direction_of(code: u8) -> Direction {
     }
 }
 
-/// Declares body types that are not yet implemented field by field: the body is kept as raw
-/// bytes. Used only while a group is being written; the registry test fails on any left.
-#[allow(unused_macros)]
-macro_rules! placeholder_bodies {
-    ($( $name:ident = $code:literal, $snake:literal; )*) => {
-        $(
-            #[doc = concat!("Frame ", stringify!($code), " (body kept raw: not yet decoded field by field).")]
-            #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-            pub struct $name {
-                /// The raw body, as hex.
-                pub raw_hex: String,
-            }
-
-            impl crate::message::Body for $name {
-                const TYPE: u8 = $code;
-                const NAME: &'static str = $snake;
-                fn parse(i: &[u8]) -> crate::wire::parse::PResult<'_, Self> {
-                    Ok((&i[i.len()..], $name { raw_hex: hex::encode_upper(i) }))
-                }
-                fn write(&self, w: &mut crate::wire::write::BodyWriter<'_>) -> Result<(), crate::wire::write::EncodeError> {
-                    let b = hex::decode(&self.raw_hex).map_err(|e| w.error("raw_hex", e))?;
-                    w.bytes(&b);
-                    Ok(())
-                }
-            }
-        )*
-    };
-}
-#[allow(unused_imports)]
-pub(crate) use placeholder_bodies;
-
 /// Declares a one-byte code table: an enum with `TryFrom<u8>` (a byte outside the table is an
 /// error), [`crate::wire::parse::WireCode`] and snake_case serde names.
 macro_rules! wire_enum {

@@ -289,4 +289,3 @@ impl Body for TransactionRecordAck {
         Ok(())
     }
 }
-

@@ -209,5 +209,4 @@ mod tests {
         assert_eq!(StopReason(0x91).category(), StopCategory::Undocumented);
         assert!(!StopReason(0xFF).is_documented());
     }
-
 }

@@ -15,13 +15,14 @@ use crate::domain::{ConnectorNo, Money, PileCode, TransactionSerial};
 use crate::message::{wire_enum, Body};
 use crate::wire::bcd::Bcd;
 use crate::wire::parse::{
-    bcd_field, bytes, code, connector, flag, money, pile_code, serial, text,
-    PResult,
+    bcd_field, bytes, code, connector, flag, money, pile_code, serial, text, PResult,
 };
 use crate::wire::text::FixedText;
 use crate::wire::write::{BodyWriter, EncodeError};
 
-pub use super::record::{PeriodLine, RecordAckResult, TransactionOrigin, TransactionRecord, TransactionRecordAck};
+pub use super::record::{
+    PeriodLine, RecordAckResult, TransactionOrigin, TransactionRecord, TransactionRecordAck,
+};
 pub use super::stop_reason::{StopCategory, StopReason};
 
 wire_enum!(
@@ -170,7 +171,9 @@ impl<'de> Deserialize<'de> for PhysicalCardNo {
     }
 }
 
-pub(crate) fn physical_card<'a>(field: &'static str) -> impl Fn(&'a [u8]) -> PResult<'a, PhysicalCardNo> {
+pub(crate) fn physical_card<'a>(
+    field: &'static str,
+) -> impl Fn(&'a [u8]) -> PResult<'a, PhysicalCardNo> {
     move |i| bytes::<8>(field)(i).map(|(r, b)| (r, PhysicalCardNo(b)))
 }
 
