@@ -38,6 +38,39 @@ pub trait Body: Sized {
     fn write(&self, w: &mut BodyWriter<'_>) -> Result<(), EncodeError>;
 }
 
+/// Large, rare bodies are boxed in [`Message`] so that the enum stays the size of the hot
+/// real-time data frame (every move of a decoded frame copies the whole enum).
+impl<T: Body> Body for Box<T> {
+    const TYPE: u8 = T::TYPE;
+    const NAME: &'static str = T::NAME;
+
+    #[inline]
+    fn parse(input: &[u8]) -> PResult<'_, Self> {
+        T::parse(input).map(|(rest, m)| (rest, Box::new(m)))
+    }
+
+    fn write(&self, w: &mut BodyWriter<'_>) -> Result<(), EncodeError> {
+        (**self).write(w)
+    }
+}
+
+macro_rules! from_unboxed {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        $(
+            impl From<$ty> for Message {
+                fn from(m: $ty) -> Message { Message::$variant(Box::new(m)) }
+            }
+        )*
+    };
+}
+
+from_unboxed! {
+    BillingModelReply(register::BillingModelReply),
+    TransactionRecord(transaction::TransactionRecord),
+    BillingModelSet(settings::BillingModelSet),
+    Update(maintenance::Update),
+}
+
 /// Which way a frame travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,7 +163,7 @@ messages! {
     0x05 => BillingModelVerify(register::BillingModelVerify),
     0x06 => BillingModelVerifyReply(register::BillingModelVerifyReply),
     0x09 => BillingModelRequest(register::BillingModelRequest),
-    0x0A => BillingModelReply(register::BillingModelReply),
+    0x0A => BillingModelReply(Box<register::BillingModelReply>),
     // realtime.rs: real-time data and the GB/T 27930 charging stages (chapter 7)
     0x12 => ReadRealTimeData(realtime::ReadRealTimeData),
     0x13 => RealTimeData(realtime::RealTimeData),
@@ -149,7 +182,7 @@ messages! {
     0x34 => RemoteStart(transaction::RemoteStart),
     0x35 => RemoteStopReply(transaction::RemoteStopReply),
     0x36 => RemoteStop(transaction::RemoteStop),
-    0x3B => TransactionRecord(transaction::TransactionRecord),
+    0x3B => TransactionRecord(Box<transaction::TransactionRecord>),
     0x40 => TransactionRecordAck(transaction::TransactionRecordAck),
     0x41 => BalanceUpdateReply(transaction::BalanceUpdateReply),
     0x42 => BalanceUpdate(transaction::BalanceUpdate),
@@ -166,7 +199,7 @@ messages! {
     0x55 => TimeSyncReply(settings::TimeSyncReply),
     0x56 => TimeSync(settings::TimeSync),
     0x57 => BillingModelSetReply(settings::BillingModelSetReply),
-    0x58 => BillingModelSet(settings::BillingModelSet),
+    0x58 => BillingModelSet(Box<settings::BillingModelSet>),
     0x61 => ParkingLockStatus(settings::ParkingLockStatus),
     0x62 => ParkingLockCommand(settings::ParkingLockCommand),
     0x63 => ParkingLockReply(settings::ParkingLockReply),
@@ -174,7 +207,7 @@ messages! {
     0x91 => RebootReply(maintenance::RebootReply),
     0x92 => Reboot(maintenance::Reboot),
     0x93 => UpdateReply(maintenance::UpdateReply),
-    0x94 => Update(maintenance::Update),
+    0x94 => Update(Box<maintenance::Update>),
     // parallel.rs: parallel charging (chapter 12)
     0xA1 => ParallelStartRequest(parallel::ParallelStartRequest),
     0xA2 => ParallelStartReply(parallel::ParallelStartReply),
