@@ -203,7 +203,7 @@ fn parallel_start_request_sample_12_1() {
     };
     assert_eq!(m.pile_code.to_string(), "32010200000001");
     assert_eq!(m.connector.get(), 1);
-    assert_eq!(m.start_method, ParallelStartMethod::Card);
+    assert_eq!(m.start_method, StartMethod::Card);
     assert!(!m.password_required);
     assert_eq!(m.account_or_card, [0, 0, 0, 0, 0xD1, 0x4B, 0x0A, 0x54]);
     assert_eq!(m.password_md5, FixedText::EMPTY);
@@ -221,7 +221,7 @@ fn parallel_start_request_by_vin() {
     let m = ParallelStartRequest {
         pile_code: pile("32010200000001"),
         connector: gun(2),
-        start_method: ParallelStartMethod::Vin,
+        start_method: StartMethod::Vin,
         password_required: true,
         account_or_card: [0; 8],
         password_md5: FixedText::from_text("49ba59abbe56e057").unwrap(),
@@ -495,7 +495,7 @@ fn discharge_start_reply_0xc1() {
         serial: txn(SERIAL),
         pile_code: pile(PILE),
         connector: gun(1),
-        result: V2gResult::Failed,
+        result: Outcome::Failed,
         reason: DischargeReason::SocAtOrBelowFloor,
     };
     let bytes = build_and_round_trip(m, 16 + 7 + 1 + 1 + 1);
@@ -531,7 +531,7 @@ fn discharge_setpoint_reply_0xc3() {
     let m = DischargeSetpointReply {
         pile_code: pile(PILE),
         connector: gun(2),
-        result: V2gResult::Succeeded,
+        result: Outcome::Succeeded,
     };
     let bytes = build_and_round_trip(m, 7 + 1 + 1);
     assert_out_of_range(decode_with_body_byte(&bytes, 8, 0xFF), "result", 14, 255);
@@ -551,7 +551,7 @@ fn discharge_stop_reply_0xc5() {
     let m = DischargeStopReply {
         pile_code: pile(PILE),
         connector: gun(1),
-        result: V2gResult::Failed,
+        result: Outcome::Failed,
         reason: DischargeReason::Faulted,
     };
     let bytes = build_and_round_trip(m, 7 + 1 + 1 + 1);
@@ -677,7 +677,7 @@ fn discharge_record_bad_time_is_out_of_range() {
 fn discharge_record_ack_0xca() {
     let m = DischargeRecordAck {
         serial: txn(SERIAL),
-        result: V2gResult::Succeeded,
+        result: Outcome::Succeeded,
     };
     let bytes = build_and_round_trip(m, 16 + 1);
     assert_eq!(bytes[6 + 16], 1);
@@ -694,7 +694,7 @@ fn v2g_json_is_readable() {
         serial: txn(SERIAL),
         pile_code: pile(PILE),
         connector: gun(1),
-        result: V2gResult::Failed,
+        result: Outcome::Failed,
         reason: DischargeReason::NotV2gCapable,
     }))
     .unwrap();

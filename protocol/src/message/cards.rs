@@ -8,82 +8,16 @@
 //! the bound or larger than the body, and encoding refuses a longer list
 //! ([`EncodeError::TooLong`]); a platform with more cards sends several frames.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::domain::PileCode;
 use crate::frame::MAX_BODY_LEN;
+use crate::message::common::physical_card;
+pub use crate::message::common::{BadPhysicalCardNo, LogicalCardNo, PhysicalCardNo};
 use crate::message::settings::Outcome;
 use crate::message::{wire_enum, Body};
-use crate::wire::bcd::Bcd;
-use crate::wire::parse::{bcd_field, bytes, code, pile_code, u8_bin, FieldError, PResult};
+use crate::wire::parse::{bcd_field, code, pile_code, u8_bin, FieldError, PResult};
 use crate::wire::write::{BodyWriter, EncodeError};
-
-/// A logical card number: the 16 BCD digits printed on the card and shown on the pile's
-/// screen (left-padded with zeros).
-pub type LogicalCardNo = Bcd<8>;
-
-/// A physical card number: the 8 BIN bytes the card reader reports, which pile and platform
-/// use to identify the card. Kept in wire order; the text and JSON form is the 16 hex digits
-/// of those bytes in that order (`00000000D14B0A54`).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PhysicalCardNo(pub [u8; 8]);
-
-/// Text that is not a physical card number.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a physical card number: expected exactly 16 hex digits")]
-pub struct BadPhysicalCardNo(pub String);
-
-impl PhysicalCardNo {
-    /// Wraps the wire bytes.
-    pub const fn from_bytes(b: [u8; 8]) -> PhysicalCardNo {
-        PhysicalCardNo(b)
-    }
-
-    /// The wire bytes.
-    pub const fn as_bytes(&self) -> &[u8; 8] {
-        &self.0
-    }
-}
-
-impl fmt::Display for PhysicalCardNo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02X}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for PhysicalCardNo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PhysicalCardNo({self})")
-    }
-}
-
-impl FromStr for PhysicalCardNo {
-    type Err = BadPhysicalCardNo;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut b = [0u8; 8];
-        hex::decode_to_slice(s.trim(), &mut b).map_err(|_| BadPhysicalCardNo(s.into()))?;
-        Ok(PhysicalCardNo(b))
-    }
-}
-
-impl Serialize for PhysicalCardNo {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for PhysicalCardNo {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 wire_enum!(
     /// Why a pile could not store the synced cards (0x43).
@@ -241,10 +175,6 @@ fn check_len<B: Body>(
         });
     }
     Ok(())
-}
-
-fn physical_card<'a>(field: &'static str) -> impl Fn(&'a [u8]) -> PResult<'a, PhysicalCardNo> {
-    move |i| bytes::<8>(field)(i).map(|(r, b)| (r, PhysicalCardNo(b)))
 }
 
 /// One card of an offline list.

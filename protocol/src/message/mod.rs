@@ -16,6 +16,7 @@ use crate::wire::parse::PResult;
 use crate::wire::write::{BodyWriter, EncodeError};
 
 pub mod cards;
+pub mod common;
 pub mod maintenance;
 pub mod parallel;
 pub mod realtime;

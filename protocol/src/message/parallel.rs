@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::money::scale;
 use crate::domain::{ConnectorNo, Money, PileCode, TransactionSerial};
+pub use crate::message::common::{
+    AuthFailure, LogicalCardNo, Outcome, RemoteStartFailure, StartMethod,
+};
 use crate::message::{wire_enum, Body};
 use crate::wire::bcd::Bcd;
 use crate::wire::parse::{
@@ -24,75 +27,17 @@ use crate::wire::write::{BodyWriter, EncodeError};
 /// connector of one parallel session.
 pub type ParallelSerial = Bcd<6>;
 
-/// A logical card number ("逻辑卡号"): 16 BCD digits, the number printed on the card.
-pub type LogicalCardNo = Bcd<8>;
-
-wire_enum!(
-    /// How the user started a parallel session at the pile ("启动方式").
-    ParallelStartMethod allowed "1 (card), 2 (account) or 3 (VIN)" {
-        /// Card swipe.
-        Card = 1,
-        /// Account and password (the reference says "not yet supported").
-        Account = 2,
-        /// The vehicle's VIN.
-        Vin = 3,
-    }
-);
 wire_enum!(
     /// Whether a connector leads a parallel session ("主辅枪标记").
     GunRole allowed "0 (main) or 1 (auxiliary)" { Main = 0, Auxiliary = 1 }
 );
-wire_enum!(
-    /// A success flag: authorisation (0xA2) or start result (0xA3).
-    Outcome allowed "0 (failed) or 1 (succeeded)" { Failed = 0, Succeeded = 1 }
-);
-wire_enum!(
-    /// Why the platform refused to authorise a start ("失败原因" of 0xA2). The reference calls
-    /// the field BCD, but its codes 0x0A and 0x0B are not BCD: it is read as a BIN code. 0
-    /// accompanies a successful authorisation.
-    AuthFailure allowed "0 (none) or 1..=11 (see the reference, 12.2)" {
-        None = 0,
-        AccountNotFound = 1,
-        AccountFrozen = 2,
-        InsufficientBalance = 3,
-        /// The card has an unsettled transaction.
-        CardHasUnsettledRecord = 4,
-        PileDisabled = 5,
-        /// The account may not charge at this pile.
-        AccountNotAllowedHere = 6,
-        WrongPassword = 7,
-        /// The station's capacity is insufficient ("电站电容不足").
-        StationCapacityInsufficient = 8,
-        /// The VIN is not registered in the system.
-        VinNotFound = 9,
-        /// The pile has an unsettled transaction.
-        PileHasUnsettledRecord = 10,
-        /// The pile does not accept cards.
-        CardsNotSupported = 11,
-    }
-);
-wire_enum!(
-    /// Why a pile could not start a remote parallel session ("失败原因" of 0xA3).
-    RemoteStartFailure allowed "0 (none), 1 (pile code mismatch), 2 (already charging), 3 (faulted), 4 (offline) or 5 (not plugged)" {
-        None = 0,
-        /// The pile code in the command is not this pile's.
-        PileCodeMismatch = 1,
-        AlreadyCharging = 2,
-        Faulted = 3,
-        Offline = 4,
-        /// The connector is not plugged in. The pile may send a success reply later if it is
-        /// plugged in within 60 s of the command.
-        NotPlugged = 5,
-    }
-);
-
 /// 0xA1 (pile→platform): a user asks at the pile for a parallel session; every connector of
 /// the session sends its own request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParallelStartRequest {
     pub pile_code: PileCode,
     pub connector: ConnectorNo,
-    pub start_method: ParallelStartMethod,
+    pub start_method: StartMethod,
     pub password_required: bool,
     /// Account or physical card number, 8 BIN bytes, left-padded with zeros
     /// (`00000000D14B0A54`).

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::money::scale;
 use crate::domain::{ConnectorNo, Energy, Money, PileCode, TransactionSerial};
+use crate::message::common::{physical_card, PhysicalCardNo};
 use crate::message::register::RateKind;
 use crate::message::stop_reason::StopReason;
-use crate::message::transaction::{physical_card, PhysicalCardNo};
 use crate::message::{wire_enum, Body};
 use crate::wire::cp56::Cp56Time;
 use crate::wire::parse::*;

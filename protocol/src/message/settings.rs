@@ -4,16 +4,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ConnectorNo, PileCode, Soc};
+pub use crate::message::common::Outcome;
 use crate::message::register::BillingModel;
 use crate::message::{wire_enum, Body};
 use crate::wire::cp56::Cp56Time;
 use crate::wire::parse::{bytes, code, cp56, pile_code, soc, u8_bin, FieldError, PResult};
 use crate::wire::write::{BodyWriter, EncodeError};
 
-wire_enum!(
-    /// The pile's answer to a setting or command: failed or done.
-    Outcome allowed "0 (failed) or 1 (succeeded)" { Failed = 0, Succeeded = 1 }
-);
 wire_enum!(
     /// Whether the platform lets the pile work (0x52).
     WorkPermission allowed "0 (allowed to work) or 1 (out of service, pile locked)" {

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ConnectorNo, Energy, PileCode, Power, Soc, TransactionSerial};
+pub use crate::message::common::Outcome;
 use crate::message::{wire_enum, Body};
 use crate::wire::cp56::Cp56Time;
 use crate::wire::parse::{
@@ -14,10 +15,6 @@ use crate::wire::parse::{
 };
 use crate::wire::write::{BodyWriter, EncodeError};
 
-wire_enum!(
-    /// The result of a V2G command or confirmation.
-    V2gResult allowed "0 (failed) or 1 (succeeded)" { Failed = 0, Succeeded = 1 }
-);
 wire_enum!(
     /// Why a pile refused (or could not complete) a discharge start or stop.
     DischargeReason allowed "0 (none), 1 (not V2G-capable), 2 (busy), 3 (not plugged), 4 (SoC at or below floor) or 5 (faulted)" {
@@ -128,7 +125,7 @@ pub struct DischargeStartReply {
     pub serial: TransactionSerial,
     pub pile_code: PileCode,
     pub connector: ConnectorNo,
-    pub result: V2gResult,
+    pub result: Outcome,
     /// `None` when the start succeeded.
     pub reason: DischargeReason,
 }
@@ -211,7 +208,7 @@ impl Body for DischargeSetpoint {
 pub struct DischargeSetpointReply {
     pub pile_code: PileCode,
     pub connector: ConnectorNo,
-    pub result: V2gResult,
+    pub result: Outcome,
 }
 
 impl Body for DischargeSetpointReply {
@@ -275,7 +272,7 @@ impl Body for DischargeStop {
 pub struct DischargeStopReply {
     pub pile_code: PileCode,
     pub connector: ConnectorNo,
-    pub result: V2gResult,
+    pub result: Outcome,
     /// Same table as the start reply's reason (PROTOCOL.md gives no other); `None` on success.
     pub reason: DischargeReason,
 }
@@ -531,7 +528,7 @@ pub struct DischargeRecordAck {
     pub serial: TransactionSerial,
     /// PROTOCOL.md's result table: 0 failed, 1 succeeded (note: the opposite polarity of
     /// 0x40, where 0 means accepted).
-    pub result: V2gResult,
+    pub result: Outcome,
 }
 
 impl Body for DischargeRecordAck {
