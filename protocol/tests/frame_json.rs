@@ -29,3 +29,22 @@ fn type_must_agree_with_name() {
                    "body":{"pile_code":"55031412782305","connector":1,"reply":0}}"#;
     assert!(serde_json::from_str::<Frame>(without_type).is_ok());
 }
+
+#[test]
+fn every_quantity_in_frame_json_names_its_unit() {
+    // A charging connector's real-time data: each physical field carries its unit.
+    let bytes = common::sample(
+        "68 40 0700 00 13 55031412782305012003161714470001 55031412782305 01 03 00 01 \
+         DA0E D304 4B 0000000000000000 38 50 2A00 1F00 40E20100 40E20100 ED720200 0000 0000",
+    );
+    let f = voltline_protocol::frame::decode(&bytes).unwrap();
+    let json = serde_json::to_value(&f).unwrap();
+    let body = &json["body"];
+    assert_eq!(body["output_voltage_v"], "380.2");
+    assert_eq!(body["output_current_a"], "123.5");
+    assert_eq!(body["gun_temperature_c"], 25);
+    assert_eq!(body["soc_pct"], 56);
+    assert_eq!(body["charging_time_min"], 42);
+    assert_eq!(body["energy_kwh"], "12.3456");
+    assert_eq!(body["amount_yuan"], "16.0493");
+}

@@ -688,8 +688,8 @@ fn discharge_record_ack_0xca() {
 fn v2g_json_is_readable() {
     let json = serde_json::to_value(Message::from(meter())).unwrap();
     assert_eq!(json["name"], "bidirectional_meter");
-    assert_eq!(json["body"]["active_power"], "-7.4");
-    assert_eq!(json["body"]["soc"], 64);
+    assert_eq!(json["body"]["active_power_kw"], "-7.4");
+    assert_eq!(json["body"]["soc_pct"], 64);
     let json = serde_json::to_value(Message::from(DischargeStartReply {
         serial: txn(SERIAL),
         pile_code: pile(PILE),

@@ -212,13 +212,13 @@ fn real_time_data_json_is_readable() {
     assert_eq!(body["status"], "charging");
     assert_eq!(body["gun_returned"], "no");
     assert_eq!(body["gun_plugged"], "yes");
-    assert_eq!(body["output_voltage"], "750.3");
-    assert_eq!(body["output_current"], "120.5");
-    assert_eq!(body["gun_temperature"], 35);
-    assert_eq!(body["soc"], 67);
+    assert_eq!(body["output_voltage_v"], "750.3");
+    assert_eq!(body["output_current_a"], "120.5");
+    assert_eq!(body["gun_temperature_c"], 35);
+    assert_eq!(body["soc_pct"], 67);
     assert_eq!(body["charging_time_min"], 42);
-    assert_eq!(body["energy"], "12.3456");
-    assert_eq!(body["amount"], "23.4567");
+    assert_eq!(body["energy_kwh"], "12.3456");
+    assert_eq!(body["amount_yuan"], "23.4567");
     assert_eq!(body["hardware_faults"], 4096);
 }
 

@@ -54,13 +54,17 @@ wire_enum!(
 pub struct PeriodLine {
     /// Price per kWh at 0.00001 yuan: energy price plus service fee of the billing model's
     /// rate.
+    #[serde(rename = "unit_price_yuan_per_kwh")]
     pub unit_price: Money,
     /// Metered energy in the period, at 0.0001 kWh.
+    #[serde(rename = "energy_kwh")]
     pub energy: Energy,
     /// The energy plus the billing model's loss ratio ("计损电量"; equal to `energy` while
     /// the loss ratio is 0, as the platform sends it).
+    #[serde(rename = "loss_adjusted_energy_kwh")]
     pub loss_adjusted_energy: Energy,
     /// The amount charged for the period, at 0.0001 yuan.
+    #[serde(rename = "amount_yuan")]
     pub amount: Money,
 }
 
@@ -112,14 +116,19 @@ pub struct TransactionRecord {
     /// Sharp, peak, flat, valley, in that order (see [`TransactionRecord::period_lines`]).
     pub periods: [PeriodLine; 4],
     /// The meter's total register at the start ("电表总起值"), 5 bytes at 0.0001 kWh.
+    #[serde(rename = "meter_start_kwh")]
     pub meter_start: Energy,
     /// The meter's total register at the end ("电表总止值").
+    #[serde(rename = "meter_end_kwh")]
     pub meter_end: Energy,
     /// Total energy at 0.0001 kWh ("总电量").
+    #[serde(rename = "total_energy_kwh")]
     pub total_energy: Energy,
     /// Total loss-adjusted energy ("计损总电量").
+    #[serde(rename = "loss_adjusted_total_energy_kwh")]
     pub loss_adjusted_total_energy: Energy,
     /// Total amount at 0.0001 yuan, energy and service fees included ("消费金额").
+    #[serde(rename = "total_amount_yuan")]
     pub total_amount: Money,
     /// The vehicle's VIN in reading order (unlike 0x31, not reversed and not zero-padded by
     /// the pile); zeros when unknown.

@@ -284,8 +284,10 @@ impl Body for BillingModelRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rate {
     /// Electricity price, yuan per kWh.
+    #[serde(rename = "energy_price_yuan_per_kwh")]
     pub energy_price: Money,
     /// Service fee, yuan per kWh.
+    #[serde(rename = "service_fee_yuan_per_kwh")]
     pub service_fee: Money,
 }
 

@@ -248,6 +248,7 @@ pub struct ParkingLockStatus {
     pub lock: LockPosition,
     pub space: ParkingSpace,
     /// The lock's own battery level.
+    #[serde(rename = "battery_pct")]
     pub battery: Soc,
     pub alarm: LockAlarm,
     /// Reserved, all zeros from a conforming pile; kept as sent.

@@ -122,6 +122,7 @@ pub struct PileStartReply {
     /// Shown on the pile's screen.
     pub logical_card: LogicalCardNo,
     /// The account balance, at 0.01 yuan.
+    #[serde(rename = "balance_yuan")]
     pub balance: Money,
     /// Whether the start is authorised ("鉴权成功标志").
     pub authorised: Outcome,
@@ -219,6 +220,7 @@ pub struct RemoteStart {
     /// The card number pile and platform use between them.
     pub physical_card: PhysicalCardNo,
     /// The account balance, at 0.01 yuan.
+    #[serde(rename = "balance_yuan")]
     pub balance: Money,
 }
 
@@ -370,6 +372,7 @@ pub struct BalanceUpdate {
     /// updates the current user's balance without checking.
     pub physical_card: PhysicalCardNo,
     /// The new balance, at 0.01 yuan.
+    #[serde(rename = "balance_yuan")]
     pub balance: Money,
 }
 

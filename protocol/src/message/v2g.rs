@@ -76,9 +76,11 @@ pub struct DischargeStart {
     pub pile_code: PileCode,
     pub connector: ConnectorNo,
     /// The pile stops discharging when the vehicle's SoC reaches this floor.
+    #[serde(rename = "soc_floor_pct")]
     pub soc_floor: Soc,
     /// Upper bound of the discharge power (a positive magnitude, 0.1 kW steps, at most
     /// 6553.5 kW).
+    #[serde(rename = "max_discharge_power_kw")]
     pub max_discharge_power: Power,
     /// When the pile must stop discharging at the latest (pile wall-clock time).
     pub end_time: Cp56Time,
@@ -168,6 +170,7 @@ pub struct DischargeSetpoint {
     pub pile_code: PileCode,
     pub connector: ConnectorNo,
     /// Discharge power to hold: a positive magnitude (0.1 kW steps, at most 6553.5 kW).
+    #[serde(rename = "discharge_power_kw")]
     pub discharge_power: Power,
     /// Dead-man time: the pile stops discharging unless a new setpoint arrives within this
     /// many seconds.
@@ -314,11 +317,15 @@ pub struct BidirectionalMeter {
     pub pile_code: PileCode,
     pub connector: ConnectorNo,
     /// Import (grid → vehicle) register, 5 BIN bytes at 0.0001 kWh.
+    #[serde(rename = "import_register_kwh")]
     pub import_register: Energy,
     /// Export (vehicle → grid) register, 5 BIN bytes at 0.0001 kWh.
+    #[serde(rename = "export_register_kwh")]
     pub export_register: Energy,
     /// Active power, signed: negative while discharging.
+    #[serde(rename = "active_power_kw")]
     pub active_power: Power,
+    #[serde(rename = "soc_pct")]
     pub soc: Soc,
 }
 
@@ -453,11 +460,14 @@ pub struct DischargeRecord {
     pub start_time: Cp56Time,
     pub end_time: Cp56Time,
     /// Export register at the start, 5 BIN bytes at 0.0001 kWh.
+    #[serde(rename = "export_register_start_kwh")]
     pub export_register_start: Energy,
     /// Export register at the end, 5 BIN bytes at 0.0001 kWh.
+    #[serde(rename = "export_register_end_kwh")]
     pub export_register_end: Energy,
     /// Energy exported in the session, 4 BIN bytes at 0.0001 kWh. Kept as sent: it is not
     /// checked against the registers (see [`DischargeRecord::register_delta`]).
+    #[serde(rename = "exported_energy_kwh")]
     pub exported_energy: Energy,
     pub stop_reason: DischargeStopReason,
 }

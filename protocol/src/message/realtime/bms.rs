@@ -23,21 +23,29 @@ pub struct BmsDemand {
     pub serial: TransactionSerial,
     pub pile_code: PileCode,
     pub connector: ConnectorNo,
+    #[serde(rename = "voltage_demand_v")]
     pub voltage_demand: Voltage,
+    #[serde(rename = "current_demand_a")]
     pub current_demand: Current,
     pub charging_mode: ChargingMode,
     /// Charging voltage measured by the BMS.
+    #[serde(rename = "measured_voltage_v")]
     pub measured_voltage: Voltage,
     /// Charging current measured by the BMS.
+    #[serde(rename = "measured_current_a")]
     pub measured_current: Current,
     /// Highest cell voltage, 0..=24 V (bits 1-12 of the shared word).
+    #[serde(rename = "max_cell_voltage_v")]
     pub max_cell_voltage: CellVoltage,
     /// Group of the highest cell, 0..=15 (bits 13-16 of the shared word).
     pub max_cell_voltage_group: u8,
+    #[serde(rename = "soc_pct")]
     pub soc: Soc,
     /// The BMS's estimate of the time to full, 0..=600 min.
     pub remaining_time_min: u16,
+    #[serde(rename = "output_voltage_v")]
     pub output_voltage: Voltage,
+    #[serde(rename = "output_current_a")]
     pub output_current: Current,
     /// 0..=600 min.
     pub charging_time_min: u16,
@@ -240,10 +248,12 @@ pub struct BmsInfo {
     /// Number of the cell with the highest voltage, 1..=256 (wire: number - 1).
     pub max_cell_voltage_no: u16,
     /// -50..=200 °C.
+    #[serde(rename = "max_battery_temperature_c")]
     pub max_battery_temperature: Temperature,
     /// Number of the probe reading the highest temperature, 1..=128 (wire: number - 1).
     pub max_temperature_probe_no: u8,
     /// -50..=200 °C.
+    #[serde(rename = "min_battery_temperature_c")]
     pub min_battery_temperature: Temperature,
     /// Number of the probe reading the lowest temperature, 1..=128 (wire: number - 1).
     pub min_temperature_probe_no: u8,

@@ -243,25 +243,33 @@ pub struct RealTimeData {
     pub status: ConnectorStatus,
     pub gun_returned: GunReturned,
     pub gun_plugged: GunPlugged,
+    #[serde(rename = "output_voltage_v")]
     pub output_voltage: Voltage,
+    #[serde(rename = "output_current_a")]
     pub output_current: Current,
     /// The gun cable's temperature ("枪线温度").
+    #[serde(rename = "gun_temperature_c")]
     pub gun_temperature: Temperature,
     /// The gun cable's code ("枪线编码", 8 BIN bytes), zeros when the pile has none.
     pub gun_wire_code: [u8; 8],
     /// The vehicle's state of charge; 0 on AC piles.
+    #[serde(rename = "soc_pct")]
     pub soc: Soc,
     /// The battery pack's highest temperature; wire 0 (-50 °C) on AC piles.
+    #[serde(rename = "battery_max_temperature_c")]
     pub battery_max_temperature: Temperature,
     pub charging_time_min: u16,
     /// Estimated time to full; 0 on AC piles.
     pub remaining_time_min: u16,
     /// Energy delivered in this transaction ("充电度数").
+    #[serde(rename = "energy_kwh")]
     pub energy: Energy,
     /// Energy after the billing model's loss ratio ("计损充电度数"); equals `energy` when no
     /// loss ratio is set. The amount is computed from this.
+    #[serde(rename = "billed_energy_kwh")]
     pub billed_energy: Energy,
     /// Amount charged so far (energy price + service fee) × billed energy, at 0.0001 yuan.
+    #[serde(rename = "amount_yuan")]
     pub amount: Money,
     pub hardware_faults: HardwareFaults,
 }

@@ -45,6 +45,7 @@ pub struct ChargingHandshake {
     pub battery_type: BatteryType,
     /// Rated capacity of the traction battery, in 0.1 Ah.
     pub rated_capacity_ah_x10: u16,
+    #[serde(rename = "rated_voltage_v")]
     pub rated_voltage: Voltage,
     /// Battery manufacturer, 4 ASCII bytes.
     pub battery_manufacturer: FixedText<4>,
@@ -174,21 +175,31 @@ pub struct ParameterConfig {
     pub pile_code: PileCode,
     pub connector: ConnectorNo,
     /// Highest allowed charging voltage of one cell, 0..=24 V.
+    #[serde(rename = "max_cell_charge_voltage_v")]
     pub max_cell_charge_voltage: CellVoltage,
+    #[serde(rename = "max_charge_current_a")]
     pub max_charge_current: Current,
     /// Nominal energy of the traction battery, 0..=1000 kWh at 0.1 kWh.
+    #[serde(rename = "nominal_energy_kwh")]
     pub nominal_energy: Energy,
     /// Highest allowed total charging voltage.
+    #[serde(rename = "max_charge_voltage_v")]
     pub max_charge_voltage: Voltage,
     /// Highest allowed battery temperature, -50..=200 °C.
+    #[serde(rename = "max_temperature_c")]
     pub max_temperature: Temperature,
     /// State of charge in 0.1 %, 0..=1000.
     pub soc_pct_x10: u16,
     /// Present total voltage of the traction battery.
+    #[serde(rename = "battery_voltage_v")]
     pub battery_voltage: Voltage,
+    #[serde(rename = "pile_max_output_voltage_v")]
     pub pile_max_output_voltage: Voltage,
+    #[serde(rename = "pile_min_output_voltage_v")]
     pub pile_min_output_voltage: Voltage,
+    #[serde(rename = "pile_max_output_current_a")]
     pub pile_max_output_current: Current,
+    #[serde(rename = "pile_min_output_current_a")]
     pub pile_min_output_current: Current,
 }
 
@@ -280,16 +291,22 @@ pub struct ChargingFinished {
     pub pile_code: PileCode,
     pub connector: ConnectorNo,
     /// State of charge when the BMS stopped.
+    #[serde(rename = "final_soc_pct")]
     pub final_soc: Soc,
+    #[serde(rename = "min_cell_voltage_v")]
     pub min_cell_voltage: CellVoltage,
+    #[serde(rename = "max_cell_voltage_v")]
     pub max_cell_voltage: CellVoltage,
     /// -50..=200 °C.
+    #[serde(rename = "min_battery_temperature_c")]
     pub min_battery_temperature: Temperature,
     /// -50..=200 °C.
+    #[serde(rename = "max_battery_temperature_c")]
     pub max_battery_temperature: Temperature,
     /// 0..=600 min.
     pub charging_time_min: u16,
     /// Energy the pile delivered, 0..=1000 kWh at 0.1 kWh.
+    #[serde(rename = "output_energy_kwh")]
     pub output_energy: Energy,
     /// The charger's number ("电桩充电机编号"), as sent (the reference's "1 offset" is not
     /// applied: its range 0..=0xFFFFFFFF is the raw range).
