@@ -3,5 +3,26 @@
 //!
 //! It must never depend on `voltline-edge`: the two meet only through `voltline-protocol`.
 //!
-//! Status: the service is built under its own issues; this crate holds its place in the
-//! workspace so the dependency direction of DESIGN.md is fixed from the start.
+//! What is here so far:
+//! - [`domain`]: the pure core — the order and command state machines, roles and the
+//!   authorisation rule [`domain::can`], and the cumulative-ack arithmetic of ingest. No I/O.
+//! - [`store`]: the SQL store over SQLite (embedded default, one file in the data directory)
+//!   or PostgreSQL (chosen by URL), with migrations run at start-up: the registry (operators,
+//!   sites, chargers, accounts, versioned tariffs), hashed bearer tokens, orders with
+//!   optimistic versions, commands that survive restarts, and exactly-once ingest of edge
+//!   record batches with a cumulative ack.
+//! - [`ledger`]: the money ledger's pure core (built under the money issue; see its doc).
+//!
+//! Still to come under their own issues, on top of this schema: the HTTP API (`axum`), the
+//! MQTT side, the SQL-backed ledger (orders already carry a `hold_id`; transaction records
+//! are stored once per (pile, serial) with a `settled` flag for settlement to flip), billing
+//! and payments.
+//!
+//! It must never block a request on hardware (commands are stored, then published), never
+//! hold money in a float, and never acknowledge an edge record before it is committed.
+
+pub mod domain;
+pub mod ledger;
+pub mod store;
+
+pub use store::{Store, StoreError};

@@ -1,0 +1,271 @@
+//! The SQL store: one API over two real backends, chosen by URL.
+//!
+//! - **SQLite** (`sqlite://PATH`, the embedded default): one file in the data directory, WAL
+//!   journal, `synchronous = NORMAL`, a busy timeout so concurrent writers wait instead of
+//!   failing, foreign keys on. With WAL + NORMAL a commit survives a crash or `kill -9` of the
+//!   cloud process and the file is never corrupted, but the last commits before a *power
+//!   loss or OS crash* can be lost (the WAL is fsynced at checkpoints, not at each commit).
+//!   Deployments where that matters run PostgreSQL (or set `synchronous = FULL`, one fsync
+//!   per batch commit).
+//! - **PostgreSQL** (`postgres://...`): for production and for several cloud instances.
+//!
+//! Why one source for two dialects: almost every statement here is portable SQL (`$n`
+//! placeholders, `ON CONFLICT`, `RETURNING` work in both), and the column types that differ
+//! (instants, money) are hidden behind [`types::DbTime`] and [`types::DbMoney`], which encode
+//! natively for each backend. The `with_pool!` macro expands a method body once per backend
+//! with the concrete pool type, so the compiler checks both and there is no `Any` driver (which
+//! would lose `NUMERIC`). The few statements that differ (bulk ingest: multi-row `VALUES` on
+//! SQLite, `UNNEST` arrays on PostgreSQL; the write-transaction `BEGIN`) live in
+//! `ingest_sqlite.rs` and `ingest_postgres.rs` and in [`Dialect`]; steps that run inside a
+//! caller's transaction are written once in `tx.rs` and `ingest_tx.rs` and expanded per
+//! backend.
+//!
+//! Files: [`registry`] (operators, sites, chargers, accounts), [`tariffs`], [`tokens`],
+//! [`orders`], [`commands`], [`ingest`]; [`model`] holds the records they return.
+//! Migrations live in `cloud/migrations/{sqlite,postgres}/` and run at start-up
+//! ([`Store::open`]).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub mod commands;
+pub mod error;
+pub mod ingest;
+mod ingest_postgres;
+mod ingest_sqlite;
+mod ingest_tx;
+pub mod model;
+pub mod orders;
+pub mod registry;
+mod rows;
+pub mod tariffs;
+pub mod tokens;
+mod tx;
+pub mod types;
+
+pub use error::StoreError;
+pub use model::*;
+
+/// The result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The file name of the SQLite database inside the data directory.
+pub const SQLITE_FILE: &str = "voltline-cloud.db";
+
+/// How long a SQLite writer waits for another before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most SQLite connections (one writer at a time; the others read under WAL).
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// Most PostgreSQL connections per cloud instance.
+const PG_MAX_CONNECTIONS: u32 = 16;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which backend a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The statement that opens a write transaction. SQLite takes the write lock up front
+    /// (`IMMEDIATE`) so a transaction that reads before it writes never fails to upgrade;
+    /// PostgreSQL locks rows as statements touch them.
+    pub(crate) const fn begin_write(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Serialises write transactions within one process on SQLite. SQLite admits one writer at a
+/// time; without the gate, waiting writers poll the lock through SQLite's busy handler (sleeps
+/// of up to 100 ms), which wastes most of the time under load. With it they queue in FIFO
+/// order on a tokio mutex and the lock is handed over at once. PostgreSQL needs no gate.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteGate(Arc<tokio::sync::Mutex<()>>);
+
+/// Expands `$body` once per backend with `$pool` bound to the concrete pool, `$dialect` to
+/// the [`Dialect`] and (optionally) `$ops` to the backend's in-transaction steps ([`tx`]),
+/// so one method body serves both.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident, $dialect:ident, $ops:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => {
+                use $crate::store::tx::sqlite as $ops;
+                #[allow(unused_variables)]
+                let $dialect = $crate::store::Dialect::Sqlite;
+                $body
+            }
+            $crate::store::Backend::Postgres($pool) => {
+                use $crate::store::tx::postgres as $ops;
+                #[allow(unused_variables)]
+                let $dialect = $crate::store::Dialect::Postgres;
+                $body
+            }
+        }
+    };
+    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => {
+                #[allow(unused_variables)]
+                let $dialect = $crate::store::Dialect::Sqlite;
+                $body
+            }
+            $crate::store::Backend::Postgres($pool) => {
+                #[allow(unused_variables)]
+                let $dialect = $crate::store::Dialect::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// The cloud's store. Cheap to clone (it holds a connection pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) backend: Backend,
+    write_gate: WriteGate,
+}
+
+impl Store {
+    /// Connects to the database at `url` and brings its schema up to date.
+    ///
+    /// `sqlite://PATH[?mode=rwc]` or `postgres://USER:PASSWORD@HOST[:PORT]/DB`.
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        let store = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::invalid("database URL", e.to_string()))?;
+            Store::connect_sqlite(options).await?
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::invalid("database URL", e.to_string()))?;
+            Store::connect_postgres(options).await?
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens (creating if needed) the embedded SQLite database in `data_dir`.
+    pub async fn open_in_dir(data_dir: &Path) -> StoreResult<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::invalid(
+                "data directory",
+                format!(
+                    "cannot create {}: {e}; choose a writable directory",
+                    data_dir.display()
+                ),
+            )
+        })?;
+        let options = SqliteConnectOptions::new().filename(data_dir.join(SQLITE_FILE));
+        let store = Store::connect_sqlite(options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to SQLite with Voltline's settings on top of `options` (no migration).
+    pub async fn connect_sqlite(options: SqliteConnectOptions) -> StoreResult<Store> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(SQLITE_MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        Ok(Store {
+            backend: Backend::Sqlite(pool),
+            write_gate: WriteGate::default(),
+        })
+    }
+
+    /// Connects to PostgreSQL with `options` (no migration). Tests pass options that set a
+    /// `search_path` to a schema of their own.
+    pub async fn connect_postgres(options: PgConnectOptions) -> StoreResult<Store> {
+        let pool = PgPoolOptions::new()
+            .max_connections(PG_MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Store {
+            backend: Backend::Postgres(pool),
+            write_gate: WriteGate::default(),
+        })
+    }
+
+    /// Applies the migrations this build carries that the database lacks. Idempotent.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match &self.backend {
+            Backend::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+            Backend::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Waits for this process's turn to write (SQLite only; see [`WriteGate`]). Hold the
+    /// guard for the whole write transaction.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Some(self.write_gate.0.lock().await),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The backend in use.
+    pub fn dialect(&self) -> Dialect {
+        match &self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Waits for queries in flight, then closes every connection.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Converts a sequence number or count to the database's signed 64-bit integer.
+pub(crate) fn to_i64(value: u64, what: &'static str) -> StoreResult<i64> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::invalid(what, format!("{value} is above {}", i64::MAX)))
+}
+
+/// Reads back a stored non-negative integer.
+pub(crate) fn to_u64(value: i64, what: &'static str) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| StoreError::corrupt(format!("{what} is negative ({value})")))
+}
+
+/// Parses stored text with `FromStr`, reporting corruption if it does not parse.
+pub(crate) fn parse_stored<T>(text: &str, what: &'static str) -> StoreResult<T>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse::<T>()
+        .map_err(|e| StoreError::corrupt(format!("{what} '{text}': {e}")))
+}
