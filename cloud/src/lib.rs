@@ -12,6 +12,7 @@
 //!   optimistic versions, commands that survive restarts, and exactly-once ingest of edge
 //!   record batches with a cumulative ack.
 //! - [`ledger`]: the money ledger's pure core (built under the money issue; see its doc).
+//! - [`funds`]: the seam between orders and money (hold at start, void on failure).
 //!
 //! Still to come under their own issues, on top of this schema: the HTTP API (`axum`), the
 //! MQTT side, the SQL-backed ledger (orders already carry a `hold_id`; transaction records
@@ -22,6 +23,7 @@
 //! hold money in a float, and never acknowledge an edge record before it is committed.
 
 pub mod domain;
+pub mod funds;
 pub mod ledger;
 pub mod store;
 

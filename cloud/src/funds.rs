@@ -1,0 +1,303 @@
+//! The seam between orders and money: what the session API asks of the ledger when a session
+//! starts or fails, without knowing how money is stored.
+//!
+//! The order/command side (HTTP API, command dispatch) holds an `Arc<dyn Funds>`; the money
+//! side (the SQL-backed ledger) implements it. Tests can use [`InMemoryFunds`], backed by the
+//! pure in-memory [`crate::ledger::memory::Ledger`], so neither side waits for the other.
+//!
+//! Rules every implementation keeps: a hold never exceeds what the account has available
+//! (concurrent holds of one account cannot together exceed it); placing or voiding the same
+//! order's hold twice returns the first result (idempotent by order id); a hold of an order
+//! that never started is voided, never posted.
+
+use futures::future::BoxFuture;
+use jiff::Timestamp;
+use voltline_protocol::domain::{AccountId, Money, OrderId};
+
+/// Funds to reserve for a session that is starting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRequest {
+    pub order: OrderId,
+    pub account: AccountId,
+    /// The amount the driver asked for; `None` means the configured default.
+    pub requested: Option<Money>,
+    /// When the hold lapses if the session never settles (the sweeper voids it).
+    pub expires_at: Timestamp,
+}
+
+/// A hold that was placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldGranted {
+    /// The ledger's id of the pending transfer (stored on the order as `hold_id`).
+    pub hold_id: String,
+    /// The amount held: the session's spending limit, which the edge enforces.
+    pub amount: Money,
+}
+
+/// Why funds could not be reserved or released.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FundsError {
+    /// Not enough available balance (HTTP 402).
+    #[error("account {account} has {available} yuan available but the session needs at least {requested}; top up the account or ask for a smaller amount")]
+    InsufficientFunds {
+        account: AccountId,
+        available: Money,
+        requested: Money,
+    },
+    /// The account has no wallet in the ledger (HTTP 404).
+    #[error("account {0} has no wallet; create the account before starting sessions for it")]
+    UnknownAccount(AccountId),
+    /// The request itself is wrong (HTTP 422).
+    #[error("{0}")]
+    Invalid(String),
+    /// The ledger could not be reached or gave up after its retries (HTTP 503; safe to retry).
+    #[error("the ledger is unavailable: {0}; retry the request")]
+    Unavailable(String),
+}
+
+impl FundsError {
+    /// The HTTP status this error maps to.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            FundsError::InsufficientFunds { .. } => 402,
+            FundsError::UnknownAccount(_) => 404,
+            FundsError::Invalid(_) => 422,
+            FundsError::Unavailable(_) => 503,
+        }
+    }
+}
+
+/// What the session API needs from money.
+pub trait Funds: Send + Sync + 'static {
+    /// Reserves funds for a starting session. Idempotent by `order`.
+    fn place_hold(&self, req: HoldRequest) -> BoxFuture<'_, Result<HoldGranted, FundsError>>;
+
+    /// Releases the hold of a session that failed, expired or was cancelled before charging.
+    /// Idempotent by `order`; voiding a hold that is already closed is not an error.
+    fn void_hold<'a>(
+        &'a self,
+        order: &'a OrderId,
+        hold_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), FundsError>>;
+
+    /// The account's available balance (posted balance less holds).
+    fn available<'a>(&'a self, account: &'a AccountId) -> BoxFuture<'a, Result<Money, FundsError>>;
+}
+
+/// [`Funds`] over the pure in-memory ledger: for tests and for anything that must run without
+/// a database. Same rules as the SQL-backed implementation; state is lost on drop.
+pub struct InMemoryFunds {
+    ledger: std::sync::Mutex<crate::ledger::Ledger>,
+    default_hold: Money,
+    minimum_hold: Money,
+}
+
+impl InMemoryFunds {
+    /// An empty ledger that holds `default_hold` when a driver asks for no amount and refuses
+    /// sessions whose hold would be below `minimum_hold`.
+    pub fn new(default_hold: Money, minimum_hold: Money) -> Self {
+        InMemoryFunds {
+            ledger: std::sync::Mutex::new(crate::ledger::Ledger::new()),
+            default_hold,
+            minimum_hold,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, crate::ledger::Ledger> {
+        // A panic while holding the lock cannot leave the ledger half-applied (`apply` checks
+        // everything before it changes anything), so a poisoned lock is still consistent.
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens `account`'s wallet (no credit) and credits it `amount` from a test payment
+    /// provider, idempotently by `reference`.
+    pub fn deposit(
+        &self,
+        account: &AccountId,
+        amount: Money,
+        reference: &str,
+    ) -> Result<(), FundsError> {
+        use crate::ledger::{session, AccountPolicy, ExternalRef, LedgerAccountId, ProviderId};
+        let provider = ProviderId::new("test").map_err(|e| FundsError::Invalid(e.to_string()))?;
+        let reference =
+            ExternalRef::new(reference).map_err(|e| FundsError::Invalid(e.to_string()))?;
+        let mut ledger = self.lock();
+        let ledger_err = |e: crate::ledger::LedgerError| FundsError::Invalid(e.to_string());
+        for id in [
+            LedgerAccountId::DriverWallet(account.clone()),
+            LedgerAccountId::ProviderClearing(provider.clone()),
+        ] {
+            let policy = AccountPolicy::default_for(&id);
+            ledger.open_account(id, policy).map_err(ledger_err)?;
+        }
+        let set = session::top_up(&provider, &reference, account, amount).map_err(ledger_err)?;
+        ledger.apply(set).map_err(ledger_err)?;
+        Ok(())
+    }
+
+    fn wallet_available(
+        ledger: &crate::ledger::Ledger,
+        account: &AccountId,
+    ) -> Result<Money, FundsError> {
+        ledger
+            .account(&crate::ledger::LedgerAccountId::DriverWallet(
+                account.clone(),
+            ))
+            .map(|a| a.available())
+            .ok_or_else(|| FundsError::UnknownAccount(account.clone()))
+    }
+
+    fn place(&self, req: HoldRequest) -> Result<HoldGranted, FundsError> {
+        use crate::ledger::{session, IdempotencyKey, LedgerError};
+        let mut ledger = self.lock();
+        if let Some(first) = ledger.lookup(&IdempotencyKey::hold(&req.order)) {
+            let leg = first
+                .set
+                .legs
+                .first()
+                .ok_or_else(|| FundsError::Unavailable("a stored hold has no legs".into()))?;
+            return Ok(HoldGranted {
+                hold_id: first.transfer_ids[0].to_string(),
+                amount: leg.amount,
+            });
+        }
+        let available = Self::wallet_available(&ledger, &req.account)?;
+        let plan = session::place_hold(&session::HoldRequest {
+            order: req.order.clone(),
+            account: req.account.clone(),
+            requested: req.requested,
+            default_hold: self.default_hold,
+            minimum_hold: self.minimum_hold,
+            available,
+            expires_at: Some(req.expires_at),
+        });
+        let (set, hold) = plan.map_err(|e| match e {
+            LedgerError::InsufficientFunds {
+                available,
+                requested,
+                ..
+            } => FundsError::InsufficientFunds {
+                account: req.account.clone(),
+                available,
+                requested,
+            },
+            other => FundsError::Invalid(other.to_string()),
+        })?;
+        ledger
+            .apply(set)
+            .map_err(|e| FundsError::Invalid(e.to_string()))?;
+        Ok(HoldGranted {
+            hold_id: hold.pending.to_string(),
+            amount: hold.amount,
+        })
+    }
+
+    fn void(&self, order: &OrderId, hold_id: &str) -> Result<(), FundsError> {
+        use crate::ledger::{session, Hold, IdempotencyKey, LedgerError, TransferId};
+        let mut ledger = self.lock();
+        let pending: TransferId = hold_id
+            .parse()
+            .map_err(|e: LedgerError| FundsError::Invalid(e.to_string()))?;
+        let Some(first) = ledger.lookup(&IdempotencyKey::hold(order)) else {
+            return Err(FundsError::Invalid(format!(
+                "order {order} has no hold to void"
+            )));
+        };
+        let leg = &first.set.legs[0];
+        let crate::ledger::LedgerAccountId::DriverWallet(account) = &leg.debit else {
+            return Err(FundsError::Invalid(format!(
+                "hold {hold_id} is not on a wallet"
+            )));
+        };
+        let hold = Hold {
+            order: order.clone(),
+            account: account.clone(),
+            pending,
+            amount: leg.amount,
+        };
+        match ledger.apply(session::void_hold(&hold)) {
+            Ok(_) | Err(LedgerError::PendingClosed { .. }) => Ok(()),
+            Err(e) => Err(FundsError::Invalid(e.to_string())),
+        }
+    }
+}
+
+impl Funds for InMemoryFunds {
+    fn place_hold(&self, req: HoldRequest) -> BoxFuture<'_, Result<HoldGranted, FundsError>> {
+        Box::pin(async move { self.place(req) })
+    }
+
+    fn void_hold<'a>(
+        &'a self,
+        order: &'a OrderId,
+        hold_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), FundsError>> {
+        Box::pin(async move { self.void(order, hold_id) })
+    }
+
+    fn available<'a>(&'a self, account: &'a AccountId) -> BoxFuture<'a, Result<Money, FundsError>> {
+        Box::pin(async move { Self::wallet_available(&self.lock(), account) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(order: &str, account: &AccountId, requested: Option<i64>) -> HoldRequest {
+        HoldRequest {
+            order: OrderId::new(order).unwrap(),
+            account: account.clone(),
+            requested: requested.map(Money::from_cents),
+            expires_at: Timestamp::from_second(1_800_000_000).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn holds_never_exceed_the_balance_and_are_idempotent_by_order() {
+        let funds = InMemoryFunds::new(Money::from_cents(5_000), Money::from_cents(100));
+        let acc = AccountId::new("acc-1").unwrap();
+        funds
+            .deposit(&acc, Money::from_cents(8_000), "pay-1")
+            .unwrap();
+        let a = funds.place_hold(req("o-1", &acc, None)).await.unwrap();
+        assert_eq!(a.amount, Money::from_cents(5_000));
+        assert_eq!(
+            funds.place_hold(req("o-1", &acc, None)).await.unwrap(),
+            a,
+            "same order, same hold"
+        );
+        // Only 30.00 left: a second session gets what is available, never more.
+        let b = funds
+            .place_hold(req("o-2", &acc, Some(6_000)))
+            .await
+            .unwrap();
+        assert_eq!(b.amount, Money::from_cents(3_000));
+        assert_eq!(funds.available(&acc).await.unwrap(), Money::ZERO);
+        let e = funds.place_hold(req("o-3", &acc, None)).await.unwrap_err();
+        assert_eq!(e.http_status(), 402, "{e}");
+        // Voiding releases the hold, twice is harmless.
+        funds
+            .void_hold(&OrderId::new("o-2").unwrap(), &b.hold_id)
+            .await
+            .unwrap();
+        funds
+            .void_hold(&OrderId::new("o-2").unwrap(), &b.hold_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            funds.available(&acc).await.unwrap(),
+            Money::from_cents(3_000)
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_are_404() {
+        let funds = InMemoryFunds::new(Money::from_cents(5_000), Money::from_cents(100));
+        let e = funds
+            .place_hold(req("o-1", &AccountId::new("nobody").unwrap(), None))
+            .await
+            .unwrap_err();
+        assert_eq!(e.http_status(), 404);
+    }
+}
