@@ -82,6 +82,53 @@ pub trait Funds: Send + Sync + 'static {
 
     /// The account's available balance (posted balance less holds).
     fn available<'a>(&'a self, account: &'a AccountId) -> BoxFuture<'a, Result<Money, FundsError>>;
+
+    /// Credits `amount` to the account from a payment provider's clearing account.
+    /// Idempotent by (provider, reference). Returns the available balance after it.
+    fn top_up<'a>(&'a self, req: &'a PaymentRequest) -> BoxFuture<'a, Result<Money, FundsError>>;
+
+    /// Returns `amount` of the account's available balance to the provider. Never more than
+    /// is available (held funds and credit are not refundable). Idempotent by (provider,
+    /// reference). Returns the available balance after it.
+    fn refund<'a>(&'a self, req: &'a PaymentRequest) -> BoxFuture<'a, Result<Money, FundsError>>;
+
+    /// The account's posted movements, oldest first, with the running balance, starting after
+    /// line `after` (0 for the start), at most `limit` lines.
+    fn statement<'a>(
+        &'a self,
+        account: &'a AccountId,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<StatementLine>, FundsError>>;
+}
+
+/// A top-up or refund through a payment provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRequest {
+    pub account: AccountId,
+    pub amount: Money,
+    /// The payment provider, e.g. `wechat`, `alipay`, `test`.
+    pub provider: String,
+    /// The provider's reference for this payment (the idempotency key).
+    pub reference: String,
+}
+
+/// One line of an account's statement.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StatementLine {
+    /// Position in the account's statement, from 1.
+    pub line: u64,
+    /// When it was posted, where the ledger records time.
+    pub at: Option<Timestamp>,
+    /// Signed: positive credits the account.
+    pub amount: Money,
+    /// The posted balance after this line.
+    pub balance: Money,
+    /// top_up, refund, settlement, ...
+    pub reason: String,
+    pub order: Option<OrderId>,
+    /// The ledger transfer, `key#leg`.
+    pub transfer: String,
 }
 
 /// [`Funds`] over the pure in-memory ledger: for tests and for anything that must run without
@@ -222,6 +269,87 @@ impl InMemoryFunds {
     }
 }
 
+impl InMemoryFunds {
+    fn pay(&self, req: &PaymentRequest, refund: bool) -> Result<Money, FundsError> {
+        use crate::ledger::{
+            session, AccountPolicy, ExternalRef, LedgerAccountId, LedgerError, ProviderId,
+        };
+        let invalid = |e: LedgerError| FundsError::Invalid(e.to_string());
+        let provider = ProviderId::new(req.provider.as_str()).map_err(invalid)?;
+        let reference = ExternalRef::new(req.reference.as_str()).map_err(invalid)?;
+        let mut ledger = self.lock();
+        let clearing = LedgerAccountId::ProviderClearing(provider.clone());
+        let policy = AccountPolicy::default_for(&clearing);
+        ledger.open_account(clearing, policy).map_err(invalid)?;
+        let available = Self::wallet_available(&ledger, &req.account)?;
+        let set = if refund {
+            session::refund(&provider, &reference, &req.account, req.amount, available)
+        } else {
+            session::top_up(&provider, &reference, &req.account, req.amount)
+        }
+        .map_err(invalid)?;
+        ledger.apply(set).map_err(|e| match e {
+            LedgerError::InsufficientFunds {
+                available,
+                requested,
+                ..
+            } => FundsError::InsufficientFunds {
+                account: req.account.clone(),
+                available,
+                requested,
+            },
+            other => FundsError::Invalid(other.to_string()),
+        })?;
+        Self::wallet_available(&ledger, &req.account)
+    }
+
+    fn lines(
+        &self,
+        account: &AccountId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StatementLine>, FundsError> {
+        use crate::ledger::{BalanceField, LedgerAccountId};
+        let ledger = self.lock();
+        let wallet = LedgerAccountId::DriverWallet(account.clone());
+        if ledger.account(&wallet).is_none() {
+            return Err(FundsError::UnknownAccount(account.clone()));
+        }
+        let mut balance = Money::ZERO;
+        let mut out = Vec::new();
+        let mut line = 0u64;
+        for p in ledger.journal().iter().filter(|p| p.account == wallet) {
+            let amount = match p.field {
+                BalanceField::CreditsPosted => p.delta,
+                BalanceField::DebitsPosted => -p.delta,
+                BalanceField::CreditsPending | BalanceField::DebitsPending => continue,
+            };
+            balance += amount;
+            line += 1;
+            if line <= after {
+                continue;
+            }
+            if out.len() >= limit {
+                break;
+            }
+            let memo = ledger.lookup(&p.transfer.key).map(|a| a.set.memo);
+            out.push(StatementLine {
+                line,
+                at: None,
+                amount,
+                balance,
+                reason: memo
+                    .as_ref()
+                    .map(|m| format!("{:?}", m.reason).to_lowercase())
+                    .unwrap_or_default(),
+                order: memo.and_then(|m| m.order),
+                transfer: p.transfer.to_string(),
+            });
+        }
+        Ok(out)
+    }
+}
+
 impl Funds for InMemoryFunds {
     fn place_hold(&self, req: HoldRequest) -> BoxFuture<'_, Result<HoldGranted, FundsError>> {
         Box::pin(async move { self.place(req) })
@@ -237,6 +365,23 @@ impl Funds for InMemoryFunds {
 
     fn available<'a>(&'a self, account: &'a AccountId) -> BoxFuture<'a, Result<Money, FundsError>> {
         Box::pin(async move { Self::wallet_available(&self.lock(), account) })
+    }
+
+    fn top_up<'a>(&'a self, req: &'a PaymentRequest) -> BoxFuture<'a, Result<Money, FundsError>> {
+        Box::pin(async move { self.pay(req, false) })
+    }
+
+    fn refund<'a>(&'a self, req: &'a PaymentRequest) -> BoxFuture<'a, Result<Money, FundsError>> {
+        Box::pin(async move { self.pay(req, true) })
+    }
+
+    fn statement<'a>(
+        &'a self,
+        account: &'a AccountId,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<StatementLine>, FundsError>> {
+        Box::pin(async move { self.lines(account, after, limit) })
     }
 }
 
@@ -288,6 +433,54 @@ mod tests {
         assert_eq!(
             funds.available(&acc).await.unwrap(),
             Money::from_cents(3_000)
+        );
+    }
+
+    #[tokio::test]
+    async fn top_ups_refunds_and_the_statement() {
+        let funds = InMemoryFunds::new(Money::from_cents(5_000), Money::from_cents(100));
+        let acc = AccountId::new("acc-9").unwrap();
+        funds
+            .deposit(&acc, Money::from_cents(1_000), "seed")
+            .unwrap();
+        let pay = |amount: i64, reference: &str| PaymentRequest {
+            account: acc.clone(),
+            amount: Money::from_cents(amount),
+            provider: "wechat".into(),
+            reference: reference.into(),
+        };
+        assert_eq!(
+            funds.top_up(&pay(2_000, "w-1")).await.unwrap(),
+            Money::from_cents(3_000)
+        );
+        assert_eq!(
+            funds.top_up(&pay(2_000, "w-1")).await.unwrap(),
+            Money::from_cents(3_000),
+            "idempotent"
+        );
+        // Hold 25.00: only 5.00 is refundable.
+        funds
+            .place_hold(req("o-9", &acc, Some(2_500)))
+            .await
+            .unwrap();
+        let e = funds.refund(&pay(600, "r-1")).await.unwrap_err();
+        assert_eq!(e.http_status(), 422, "{e}");
+        assert_eq!(funds.refund(&pay(500, "r-2")).await.unwrap(), Money::ZERO);
+        let lines = funds.statement(&acc, 0, 10).await.unwrap();
+        let amounts: Vec<Money> = lines.iter().map(|l| l.amount).collect();
+        assert_eq!(
+            amounts,
+            vec![
+                Money::from_cents(1_000),
+                Money::from_cents(2_000),
+                Money::from_cents(-500)
+            ]
+        );
+        assert_eq!(lines.last().unwrap().balance, Money::from_cents(2_500));
+        assert_eq!(
+            funds.statement(&acc, 2, 10).await.unwrap().len(),
+            1,
+            "paging by line"
         );
     }
 
