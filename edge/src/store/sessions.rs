@@ -1,0 +1,57 @@
+//! Active sessions by pile and connector, so that a restarted edge resumes pricing and limit
+//! enforcement where it stopped.
+
+use voltline_protocol::domain::{ConnectorNo, PileCode};
+
+use super::codec::connector_key;
+use super::error::{corrupt, encode, StoreError};
+use super::Store;
+use crate::connector::{ConnectorId, Session};
+
+/// Most active sessions the store holds (a site has far fewer connectors).
+pub const MAX_SESSIONS: usize = 100_000;
+
+impl Store {
+    /// Saves the active session of a connector (not flushed: written with the next flush).
+    pub fn put_session(&self, id: ConnectorId, session: &Session) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(session).map_err(|e| encode("session", e))?;
+        self.inner
+            .sessions
+            .insert(connector_key(&id.pile, id.connector), value)?;
+        Ok(())
+    }
+
+    /// Forgets the active session of a connector.
+    pub fn clear_session(&self, id: ConnectorId) -> Result<(), StoreError> {
+        self.inner
+            .sessions
+            .remove(connector_key(&id.pile, id.connector))?;
+        Ok(())
+    }
+
+    /// Every saved session (at most [`MAX_SESSIONS`]), to restore the connector machines.
+    pub fn sessions(&self) -> Result<Vec<(ConnectorId, Session)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.inner.sessions.iter().take(MAX_SESSIONS) {
+            let (k, v) = item?;
+            let id = connector_of(&k)?;
+            let session = serde_json::from_slice(&v).map_err(|e| corrupt("session", &k, e))?;
+            out.push((id, session));
+        }
+        Ok(out)
+    }
+}
+
+fn connector_of(key: &[u8]) -> Result<ConnectorId, StoreError> {
+    let bad = |why: &str| corrupt("session key", key, why);
+    if key.len() != 8 {
+        return Err(bad("not 8 bytes"));
+    }
+    let mut pile = [0u8; 7];
+    pile.copy_from_slice(&key[..7]);
+    let pile = voltline_protocol::wire::bcd::Bcd::from_bytes(pile)
+        .map(PileCode::from_bcd)
+        .map_err(|_| bad("pile code is not BCD"))?;
+    let connector = ConnectorNo::new(key[7]).ok_or_else(|| bad("connector out of range"))?;
+    Ok(ConnectorId { pile, connector })
+}
