@@ -24,8 +24,13 @@ enum Command {
     Cloud,
     /// Run a site's edge daemon (same as the `voltline-edge` binary).
     Edge,
-    /// Run simulated chargers (same as the `voltline-sim` binary).
-    Sim,
+    /// Run simulated chargers (same as the `voltline-sim` binary; `voltline sim --help`).
+    #[command(disable_help_flag = true)]
+    Sim {
+        /// Everything after `sim` goes to the simulator.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Decode and encode YKC charger frames.
     #[command(subcommand)]
     Frame(frame_tool::FrameCommand),
@@ -45,7 +50,18 @@ fn main() -> ExitCode {
         Command::Demo => not_built_yet("demo"),
         Command::Cloud => not_built_yet("cloud"),
         Command::Edge => not_built_yet("edge"),
-        Command::Sim => not_built_yet("sim"),
+        Command::Sim { args } => {
+            let argv = std::iter::once("voltline sim".to_owned())
+                .chain(args)
+                .collect();
+            match voltline_sim::cli::run_cli_blocking(argv) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("voltline sim: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Frame(cmd) => frame_tool::run(cmd),
     }
 }
