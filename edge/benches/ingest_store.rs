@@ -286,7 +286,9 @@ fn main() {
     let start = Instant::now();
     let (mut after, mut seen) = (0, 0usize);
     loop {
-        let batch = store.unacked_after(after, REPLAY_BATCH).unwrap();
+        let batch = store
+            .unacked_after(after, REPLAY_BATCH, jiff::Timestamp::now())
+            .unwrap();
         let Some(last) = batch.last() else { break };
         seen += batch.len();
         after = last.seq;

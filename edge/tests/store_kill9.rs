@@ -143,7 +143,9 @@ fn kill9_child_process_acknowledged_sequences_survive() {
 
         let store = Store::open(dir.path(), config()).unwrap();
         let head = store.ledger().head;
-        let records = store.unacked_after(0, 100_000_000).unwrap();
+        let records = store
+            .unacked_after(0, 100_000_000, jiff::Timestamp::now())
+            .unwrap();
         let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
         assert_eq!(
             seqs,

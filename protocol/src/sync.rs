@@ -162,6 +162,10 @@ pub enum RecordBody {
     CommandResult(CommandResult),
     /// Something an operator should look at.
     Alarm(Alarm),
+    /// A meter reading the edge dropped to stay within its disk bound (its sequence number
+    /// must still reach the cloud: the cloud acknowledges only contiguous sequences). Only
+    /// telemetry is ever thinned; `at` is when the edge reported the gap.
+    Thinned,
 }
 
 impl RecordBody {
@@ -512,6 +516,22 @@ mod tests {
         assert_eq!(json["outcome"], "rejected");
         assert_eq!(json["reason"], "connector busy");
         assert_eq!(serde_json::from_value::<CommandResult>(json).unwrap(), r);
+    }
+
+    #[test]
+    fn thinned_sequences_travel_as_tiny_records() {
+        let r = Record {
+            seq: 9,
+            at: Timestamp::from_second(1_700_000_000).unwrap(),
+            body: RecordBody::Thinned,
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            r#"{"seq":9,"at":"2023-11-14T22:13:20Z","type":"thinned"}"#
+        );
+        assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), r);
+        assert!(!r.body.is_billing_critical());
     }
 
     #[test]

@@ -169,6 +169,9 @@ macro_rules! ingest_fns {
                     RecordBody::Alarm(_) => {
                         insert_event(conn, site, seq, "alarm", &record.body, at).await?;
                     }
+                    // Telemetry the edge dropped at its disk bound: nothing to store, but the
+                    // sequence counts toward the contiguous acknowledgement.
+                    RecordBody::Thinned => {}
                 }
             }
             bulk::insert_readings(conn, site, &readings).await?;

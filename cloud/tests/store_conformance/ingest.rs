@@ -79,6 +79,28 @@ pub(crate) async fn ingest_deduplicates_and_acks_the_contiguous_prefix(ctx: &Ctx
         s.ingest(&site("s-1"), &events).await.unwrap().ack.up_to_seq,
         14
     );
+    // Readings the edge thinned at its disk bound arrive as `thinned` records: nothing is
+    // stored for them, but the acknowledgement moves over their sequences.
+    let thinned = RecordBatch::new(
+        site("s-1"),
+        (15..=17)
+            .map(|seq| Record {
+                seq,
+                at: t0(),
+                body: RecordBody::Thinned,
+            })
+            .chain([reading(18, 100)])
+            .collect(),
+    );
+    assert_eq!(
+        s.ingest(&site("s-1"), &thinned)
+            .await
+            .unwrap()
+            .ack
+            .up_to_seq,
+        18
+    );
+    assert_eq!(s.count_meter_readings(&site("s-1")).await.unwrap(), 13);
 }
 
 pub(crate) async fn ingest_acks_correctly_under_random_batch_orderings(ctx: &Ctx) {

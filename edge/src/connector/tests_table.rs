@@ -30,6 +30,7 @@ fn record_name(r: &RecordBody) -> String {
         RecordBody::ConnectorStatus(s) => format!("status={:?}", s.state),
         RecordBody::CommandResult(c) => format!("result={:?}", c.outcome),
         RecordBody::Alarm(a) => format!("alarm={}", a.code),
+        RecordBody::Thinned => "thinned".into(),
     }
 }
 

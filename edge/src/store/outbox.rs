@@ -280,13 +280,25 @@ impl Store {
     }
 
     /// Up to `max` (at most [`MAX_REPLAY_RECORDS`]) unacknowledged records with a sequence
-    /// above `after`, in order.
-    /// Thinned records (tombstones) are left out: see [`Store::unacked_raw_after`].
-    pub fn unacked_after(&self, after: u64, max: usize) -> Result<Vec<Record>, StoreError> {
+    /// above `after`, in order. A thinned record (tombstone) comes back as
+    /// [`RecordBody::Thinned`] dated `now`, so its sequence still reaches the cloud, whose
+    /// acknowledgement only moves over contiguous sequences.
+    pub fn unacked_after(
+        &self,
+        after: u64,
+        max: usize,
+        now: Timestamp,
+    ) -> Result<Vec<Record>, StoreError> {
         self.unacked_raw_after(after, max)?
             .into_iter()
-            .filter(|(_, v)| !v.is_empty())
             .map(|(seq, v)| {
+                if v.is_empty() {
+                    return Ok(Record {
+                        seq,
+                        at: now,
+                        body: RecordBody::Thinned,
+                    });
+                }
                 serde_json::from_slice(&v).map_err(|e| corrupt("outbox record", &seq_key(seq), e))
             })
             .collect()

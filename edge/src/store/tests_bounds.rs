@@ -28,7 +28,7 @@ fn readings_of(records: &[Record]) -> Vec<Reading> {
 
 fn alarms(store: &Store) -> Vec<String> {
     store
-        .unacked_after(0, 1_000_000)
+        .unacked_after(0, 1_000_000, jiff::Timestamp::now())
         .unwrap()
         .into_iter()
         .filter_map(|r| match r.body {
@@ -55,17 +55,34 @@ async fn thinning_keeps_endpoints_boundaries_and_the_price() {
         }
     }
     store.append_batch(records).await.unwrap();
-    let before = store.unacked_after(0, 1_000_000).unwrap();
+    let before = store
+        .unacked_after(0, 1_000_000, jiff::Timestamp::now())
+        .unwrap();
     let bytes_before = store.ledger().bytes;
     let report = store
         .thin_telemetry(&|a, b| same_segment(Some(&tariff), a, b), false)
         .unwrap();
-    let after = store.unacked_after(0, 1_000_000).unwrap();
+    let after = store
+        .unacked_after(0, 1_000_000, jiff::Timestamp::now())
+        .unwrap();
     assert!(report.deleted > 2_700, "{report:?}");
     assert_eq!(store.ledger().bytes, bytes_before - report.bytes_freed);
     assert!(after
         .iter()
         .any(|r| matches!(r.body, RecordBody::Transaction(_))));
+    // Every sequence still goes up, thinned ones as tiny `Thinned` records, so the cloud's
+    // contiguous acknowledgement can move past them.
+    let seqs: Vec<u64> = after.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        seqs,
+        before.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        "no gaps"
+    );
+    let thinned = after
+        .iter()
+        .filter(|r| r.body == RecordBody::Thinned)
+        .count();
+    assert_eq!(thinned as u64, report.deleted);
     for n in [1u16, 2] {
         let of = |rs: &[Record]| {
             let mine: Vec<Record> = rs

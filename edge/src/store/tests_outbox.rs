@@ -94,7 +94,7 @@ pub(crate) fn tx(n: u16) -> NewRecord {
 
 fn seqs(store: &Store) -> Vec<u64> {
     store
-        .unacked_after(0, 1_000_000)
+        .unacked_after(0, 1_000_000, jiff::Timestamp::now())
         .unwrap()
         .iter()
         .map(|r| r.seq)
@@ -111,7 +111,9 @@ async fn durable_appends_survive_a_crash() {
     let image = crash_image(dir.path());
     std::mem::forget(store);
     let reopened = open(image.path(), test_config());
-    let back = reopened.unacked_after(0, 1_000).unwrap();
+    let back = reopened
+        .unacked_after(0, 1_000, jiff::Timestamp::now())
+        .unwrap();
     assert_eq!(back.len(), 100);
     for (i, (r, orig)) in back.iter().zip(&records).enumerate() {
         assert_eq!(r.seq, i as u64 + 1);
@@ -286,7 +288,9 @@ async fn replay_is_ordered_and_bounded() {
     let mut after = 0;
     let mut sizes = Vec::new();
     loop {
-        let batch = store.unacked_after(after, 300).unwrap();
+        let batch = store
+            .unacked_after(after, 300, jiff::Timestamp::now())
+            .unwrap();
         let Some(last) = batch.last() else { break };
         for (i, r) in batch.iter().enumerate() {
             assert_eq!(r.seq, after + 1 + i as u64);
