@@ -14,6 +14,9 @@
 //!   commit, trim on the cloud's cumulative acknowledgement, replay, telemetry thinning and
 //!   the disk bound; the command inbox; active sessions; the cached site config. Its
 //!   guarantees are listed in its module doc, each with the test that proves it.
+//! - [`dispatch`]: the pure V2G grid-dispatch planner and dispatcher (shares an event's power
+//!   by each vehicle's energy above its floor; ends discharge at the event's end, the floor,
+//!   departure, or a cloud dead-man).
 //!
 //! Still to come (see the edge issue): the charger ports, the uplink, offline operation and
 //! the daemon's operations; they drive the two layers above and decide nothing the machines
@@ -24,4 +27,5 @@
 //! disk; drop a billing-critical record; let a queue, batch or cache grow without a bound.
 
 pub mod connector;
+pub mod dispatch;
 pub mod store;
