@@ -13,6 +13,7 @@
 //!   record batches with a cumulative ack.
 //! - [`ledger`]: the money ledger's pure core (built under the money issue; see its doc).
 //! - [`funds`]: the seam between orders and money (hold at start, void on failure).
+//! - [`sharing`]: multi-operator revenue-sharing rules, exact splits and daily bills (pure).
 //!
 //! Still to come under their own issues, on top of this schema: the HTTP API (`axum`), the
 //! MQTT side, the SQL-backed ledger (orders already carry a `hold_id`; transaction records
@@ -25,6 +26,7 @@
 pub mod domain;
 pub mod funds;
 pub mod ledger;
+pub mod sharing;
 pub mod store;
 
 pub use store::{Store, StoreError};
