@@ -14,19 +14,37 @@
 //! - [`ledger`]: the money ledger's pure core (built under the money issue; see its doc).
 //! - [`funds`]: the seam between orders and money (hold at start, void on failure).
 //! - [`sharing`]: multi-operator revenue-sharing rules, exact splits and daily bills (pure).
+//! - [`money`]: the SQL-backed ledger (group-committed writer), [`money::SqlFunds`], exactly-once
+//!   settlement and the in-memory tariff cache (see its doc).
 //!
-//! Still to come under their own issues, on top of this schema: the HTTP API (`axum`), the
-//! MQTT side, the SQL-backed ledger (orders already carry a `hold_id`; transaction records
-//! are stored once per (pile, serial) with a `settled` flag for settlement to flip), billing
-//! and payments.
+//! Still to come under their own issues, on top of this schema: billing and payments.
+//!
+//! The service layer: [`config`] (TOML + `VOLTLINE_CLOUD__` overrides), [`api`] (axum HTTP
+//! API with problem details, bearer auth on every route, WebSocket events, OpenAPI), [`mqtt`]
+//! (embedded `rumqttd` or an external broker), [`dispatch`] (commands to edges, expiry),
+//! [`sync`] (record batches from either path), [`server`] (start/stop an instance),
+//! [`metrics`], and [`run_cli`] behind the `voltline-cloud` binary.
 //!
 //! It must never block a request on hardware (commands are stored, then published), never
 //! hold money in a float, and never acknowledge an edge record before it is committed.
 
+pub mod api;
+mod cli;
+pub mod config;
+pub mod dispatch;
 pub mod domain;
 pub mod funds;
 pub mod ledger;
+pub mod metrics;
+pub mod money;
+pub mod mqtt;
+pub mod server;
 pub mod sharing;
+pub mod shutdown;
+pub mod state;
 pub mod store;
+pub mod sync;
 
+pub use cli::run_cli;
+pub use state::AppState;
 pub use store::{Store, StoreError};

@@ -1,0 +1,294 @@
+//! Sessions (orders) and commands: start, stop, poll. Never waits on hardware: a start places
+//! the hold, stores the order and its start command in one transaction, wakes the dispatcher
+//! and answers 202; the edge's answer arrives later as a record and changes the command.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use jiff::{SignedDuration, Timestamp};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use voltline_protocol::domain::{
+    AccountId, CommandId, ConnectorNo, Energy, Money, OrderId, PileCode, SerialTime,
+    TransactionSerial,
+};
+use voltline_protocol::sync::{Command, SessionLimit};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, Json, Path};
+use super::views::{CommandView, OrderView};
+use crate::domain::{Action, OrderEvent, OrderKind, OrderState, PaymentMethod, Resource};
+use crate::funds::HoldRequest;
+use crate::state::AppState;
+use crate::store::{new_command_id, new_order_id, NewCommand, NewOrder};
+
+/// How much longer than the start command a hold lives (it covers the whole session).
+const HOLD_LIFETIME: SignedDuration = SignedDuration::from_hours(24);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartSession {
+    pub charger: PileCode,
+    pub connector: ConnectorNo,
+    pub account: AccountId,
+    #[serde(default = "wallet")]
+    pub payment_method: PaymentMethod,
+    /// Yuan to hold; the configured default when absent.
+    pub amount: Option<Money>,
+    /// An energy cap in kWh.
+    pub energy_kwh: Option<Decimal>,
+    pub idempotency_key: Option<String>,
+}
+
+fn wallet() -> PaymentMethod {
+    PaymentMethod::Wallet
+}
+
+/// The 202 answer to a start or stop.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Dispatching {
+    pub order_id: OrderId,
+    pub command_id: CommandId,
+    pub status: String,
+}
+
+/// `POST /v1/sessions`.
+pub async fn start(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Json(req): Json<StartSession>,
+) -> ApiResult<impl IntoResponse> {
+    let charger = state.store.get_charger(&req.charger).await?;
+    let operator = state.site_operator(&charger.site).await?;
+    let account = state.store.get_account(&req.account).await?;
+    state.authorize(
+        &actor,
+        Action::Create,
+        &Resource::Order {
+            account: account.id.clone(),
+            operator: operator.clone(),
+        },
+    )?;
+    if account.operator.as_ref().is_some_and(|op| op != &operator) {
+        return Err(ApiError::unprocessable(format!(
+            "account {} belongs to another operator than site {}: use a platform-wide account or one of this operator",
+            account.id, charger.site
+        )));
+    }
+    if !matches!(req.payment_method, PaymentMethod::Wallet) {
+        return Err(ApiError::unprocessable(
+            "only the prepaid wallet is supported for sessions: send \"payment_method\": {\"method\": \"wallet\"}",
+        ));
+    }
+    if req.connector.get() == 0 || req.connector.get() > charger.connectors {
+        return Err(ApiError::unprocessable(format!(
+            "charger {} has connectors 1-{}",
+            charger.pile, charger.connectors
+        )));
+    }
+    let energy = req
+        .energy_kwh
+        .map(Energy::from_kwh)
+        .transpose()
+        .map_err(|e| ApiError::unprocessable(format!("energy_kwh: {e}")))?;
+    if let Some(amount) = req.amount {
+        if amount.is_negative() || amount.is_zero() {
+            return Err(ApiError::unprocessable("amount must be above zero"));
+        }
+    }
+    let now = Timestamp::now();
+    let order_id = new_order_id();
+    let hold = state
+        .funds
+        .place_hold(HoldRequest {
+            order: order_id.clone(),
+            account: account.id.clone(),
+            requested: req.amount,
+            expires_at: now + HOLD_LIFETIME,
+        })
+        .await?;
+    let serial = serial_for(&state, req.charger, req.connector, now)?;
+    let limit = SessionLimit {
+        amount: Some(hold.amount),
+        energy,
+    };
+    let order = NewOrder {
+        id: order_id.clone(),
+        account: account.id.clone(),
+        site: charger.site.clone(),
+        pile: req.charger,
+        connector: req.connector,
+        kind: OrderKind::Charge,
+        payment_method: req.payment_method,
+        limit,
+        hold_id: Some(hold.hold_id.clone()),
+        transaction_serial: Some(serial),
+        idempotency_key: req.idempotency_key,
+    };
+    let command = NewCommand {
+        id: new_command_id(),
+        site: charger.site.clone(),
+        order: Some(order_id.clone()),
+        command: Command::StartCharging {
+            pile: req.charger,
+            connector: req.connector,
+            order: order_id.clone(),
+            account: account.id.clone(),
+            serial,
+            limit,
+        },
+        expires_at: now + command_expiry(&state),
+    };
+    let (order, command) = match state.store.create_order(&order, &command).await {
+        Ok(done) => done,
+        Err(e) => {
+            if let Err(void) = state.funds.void_hold(&order_id, &hold.hold_id).await {
+                tracing::warn!(order = %order_id, error = %void, "could not void the hold of an order that was not stored; it lapses at its expiry");
+            }
+            return Err(e.into());
+        }
+    };
+    state.dispatch_now.notify_one();
+    state.order_changed(&order).await;
+    state
+        .command_changed(&command, Some(order.account.clone()))
+        .await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(dispatching(order.id, command.id)),
+    ))
+}
+
+/// `POST /v1/sessions/{id}/stop`.
+pub async fn stop(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<OrderId>,
+) -> ApiResult<impl IntoResponse> {
+    let order = state.store.get_order(&id).await?;
+    let operator = state.site_operator(&order.site).await?;
+    state.authorize(
+        &actor,
+        Action::Update,
+        &Resource::Order {
+            account: order.account.clone(),
+            operator,
+        },
+    )?;
+    let order = match order.state {
+        OrderState::Stopping => order,
+        OrderState::Charging => {
+            state
+                .store
+                .transition_order(&order.id, order.version, OrderEvent::StopRequested)
+                .await?
+        }
+        other => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "session {id} is {}: only a charging session can be stopped",
+                    other.as_str()
+                ),
+            ))
+        }
+    };
+    let command = state
+        .store
+        .enqueue_command(&NewCommand {
+            id: new_command_id(),
+            site: order.site.clone(),
+            order: Some(order.id.clone()),
+            command: Command::StopCharging {
+                pile: order.pile,
+                connector: order.connector,
+                order: order.id.clone(),
+            },
+            expires_at: Timestamp::now() + command_expiry(&state),
+        })
+        .await?;
+    state.dispatch_now.notify_one();
+    state.order_changed(&order).await;
+    state
+        .command_changed(&command, Some(order.account.clone()))
+        .await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(dispatching(order.id, command.id)),
+    ))
+}
+
+/// `GET /v1/sessions/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<OrderId>,
+) -> ApiResult<Json<OrderView>> {
+    let order = state.store.get_order(&id).await?;
+    let operator = state.site_operator(&order.site).await?;
+    state.authorize(
+        &actor,
+        Action::Read,
+        &Resource::Order {
+            account: order.account.clone(),
+            operator,
+        },
+    )?;
+    Ok(Json(OrderView::from(&order)))
+}
+
+/// `GET /v1/commands/{id}`.
+pub async fn get_command(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<CommandId>,
+) -> ApiResult<Json<CommandView>> {
+    let cmd = state.store.get_command(&id).await?;
+    let operator = state.site_operator(&cmd.site).await?;
+    let account = match &cmd.order {
+        Some(o) => Some(state.store.get_order(o).await?.account),
+        None => None,
+    };
+    state.authorize(
+        &actor,
+        Action::Read,
+        &Resource::Command { account, operator },
+    )?;
+    Ok(Json(CommandView::from(&cmd)))
+}
+
+fn dispatching(order_id: OrderId, command_id: CommandId) -> Dispatching {
+    Dispatching {
+        order_id,
+        command_id,
+        status: "dispatching".to_owned(),
+    }
+}
+
+fn command_expiry(state: &AppState) -> SignedDuration {
+    let secs = i64::try_from(state.config.sessions.command_expiry_s).unwrap_or(60);
+    SignedDuration::from_secs(secs)
+}
+
+/// A platform-generated transaction serial: pile, connector, the UTC start time and a
+/// process-wide counter (unique per pile for 10,000 starts a second).
+fn serial_for(
+    state: &AppState,
+    pile: PileCode,
+    connector: ConnectorNo,
+    now: Timestamp,
+) -> ApiResult<TransactionSerial> {
+    let t = jiff::tz::TimeZone::UTC.to_datetime(now);
+    let part = |v: i16| u8::try_from(v).unwrap_or(0);
+    let at = SerialTime {
+        year: part(t.year() - 2000),
+        month: part(t.month().into()),
+        day: part(t.day().into()),
+        hour: part(t.hour().into()),
+        minute: part(t.minute().into()),
+        second: part(t.second().into()),
+    };
+    TransactionSerial::compose(pile, connector, at, state.next_serial_counter())
+        .ok_or_else(|| ApiError::internal("transaction serial out of range"))
+}

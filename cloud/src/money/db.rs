@@ -1,0 +1,503 @@
+//! The ledger's statements, written once and expanded per backend by `money_sql!` (like
+//! `store/tx.rs`): every function runs inside the caller's transaction. Money binds as
+//! [`DbMoney`] (NUMERIC on PostgreSQL, exact decimal TEXT on SQLite), instants as [`DbTime`].
+//! Lists are read with one `IN (...)` query and written with multi-row statements of at most
+//! [`INSERT_CHUNK_ROWS`](super::limits::INSERT_CHUNK_ROWS) rows.
+
+use std::str::FromStr;
+
+use voltline_protocol::Money;
+
+use super::MoneyError;
+use crate::ledger::{
+    Account, AccountPolicy, Balance, BalanceField, LedgerAccountId, PendingStatus, PendingTransfer,
+    Side, TransferId,
+};
+use crate::store::types::DbMoney;
+
+/// An account row as read: id, side, lower limit, the four sums, version.
+pub type AccountRow = (
+    String,
+    String,
+    Option<DbMoney>,
+    DbMoney,
+    DbMoney,
+    DbMoney,
+    DbMoney,
+    i64,
+);
+
+/// A hold row as read: id, debit, credit, amount, expiry, state, posted amount.
+pub type PendingRowDb = (
+    String,
+    String,
+    String,
+    DbMoney,
+    Option<crate::store::types::DbTime>,
+    String,
+    Option<DbMoney>,
+);
+
+pub(crate) fn parse<T: FromStr>(text: &str, what: &str) -> Result<T, MoneyError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse::<T>()
+        .map_err(|e| MoneyError::Corrupt(format!("{what} '{text}': {e}")))
+}
+
+/// The stored text of a side.
+pub fn side_text(side: Side) -> &'static str {
+    match side {
+        Side::Debit => "debit",
+        Side::Credit => "credit",
+    }
+}
+
+/// The stored text of a balance field.
+pub fn field_text(field: BalanceField) -> &'static str {
+    match field {
+        BalanceField::DebitsPending => "debits_pending",
+        BalanceField::DebitsPosted => "debits_posted",
+        BalanceField::CreditsPending => "credits_pending",
+        BalanceField::CreditsPosted => "credits_posted",
+    }
+}
+
+/// Parses a stored balance field.
+pub fn field_from_text(text: &str) -> Result<BalanceField, MoneyError> {
+    BalanceField::ALL
+        .into_iter()
+        .find(|f| field_text(*f) == text)
+        .ok_or_else(|| MoneyError::Corrupt(format!("balance field '{text}'")))
+}
+
+/// An account from its row, with the version it was read at.
+pub fn account_from_row(r: AccountRow) -> Result<(Account, i64), MoneyError> {
+    let normal = match r.1.as_str() {
+        "debit" => Side::Debit,
+        "credit" => Side::Credit,
+        other => return Err(MoneyError::Corrupt(format!("normal side '{other}'"))),
+    };
+    let account = Account {
+        id: parse(&r.0, "ledger account id")?,
+        policy: AccountPolicy {
+            normal,
+            lower_limit: r.2.map(|m| m.0),
+        },
+        balance: Balance {
+            debits_pending: r.3 .0,
+            debits_posted: r.4 .0,
+            credits_pending: r.5 .0,
+            credits_posted: r.6 .0,
+        },
+    };
+    Ok((account, r.7))
+}
+
+/// A hold from its row.
+pub fn pending_from_row(r: PendingRowDb) -> Result<PendingTransfer, MoneyError> {
+    let status = match (r.5.as_str(), r.6) {
+        ("open", _) => PendingStatus::Open,
+        ("voided", _) => PendingStatus::Voided,
+        ("posted", Some(amount)) => PendingStatus::Posted { amount: amount.0 },
+        (other, _) => return Err(MoneyError::Corrupt(format!("hold state '{other}'"))),
+    };
+    Ok(PendingTransfer {
+        id: parse(&r.0, "transfer id")?,
+        debit: parse(&r.1, "ledger account id")?,
+        credit: parse(&r.2, "ledger account id")?,
+        amount: r.3 .0,
+        expires_at: r.4.map(|t| t.0),
+        status,
+    })
+}
+
+/// A hold's state text and posted amount.
+pub fn pending_state(p: &PendingTransfer) -> (&'static str, Option<DbMoney>) {
+    match p.status {
+        PendingStatus::Open => ("open", None),
+        PendingStatus::Voided => ("voided", None),
+        PendingStatus::Posted { amount } => ("posted", Some(DbMoney(amount))),
+    }
+}
+
+/// The owner part of an account id (`wallet:acc-1` → `acc-1`).
+pub fn owner_of(id: &LedgerAccountId) -> Option<String> {
+    id.to_string().split_once(':').map(|(_, o)| o.to_owned())
+}
+
+/// Whether a database error is a lost race that a replay of the batch resolves (a unique
+/// key inserted by another instance, a serialisation failure or a deadlock).
+pub fn is_race(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation()
+                || matches!(db.code().as_deref(), Some("40001") | Some("40P01"))
+        }
+        _ => false,
+    }
+}
+
+/// Sum of a list of amounts (for balance checks in tests and benches).
+pub fn total(values: impl IntoIterator<Item = Money>) -> Money {
+    values.into_iter().sum()
+}
+
+/// The transfer id text of a hold (`key#leg`).
+pub fn transfer_text(id: &TransferId) -> String {
+    id.to_string()
+}
+
+macro_rules! money_sql {
+    ($conn:ty, $db:ty) => {
+        use sqlx::types::Json;
+        use sqlx::QueryBuilder;
+
+        use crate::ledger::{Account, AccountPolicy, LedgerAccountId, PendingTransfer, Posting, TransferSet};
+        use crate::money::db::{
+            account_from_row, field_text, owner_of, pending_from_row, pending_state, side_text,
+            AccountRow, PendingRowDb,
+        };
+        use crate::money::limits::INSERT_CHUNK_ROWS;
+        use crate::money::writer::SettlementRow;
+        use crate::money::MoneyError;
+        use crate::store::types::{DbMoney, DbTime};
+
+        const ACCOUNT_COLUMNS: &str = "SELECT id, normal_side, lower_limit, debits_pending, debits_posted, credits_pending, credits_posted, version FROM ledger_accounts";
+
+        /// The accounts among `ids` that exist, with their versions.
+        pub async fn load_accounts(
+            conn: &mut $conn,
+            ids: &[String],
+        ) -> Result<Vec<(Account, i64)>, MoneyError> {
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(INSERT_CHUNK_ROWS) {
+                let mut qb = QueryBuilder::<$db>::new(ACCOUNT_COLUMNS);
+                qb.push(" WHERE id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.clone());
+                }
+                qb.push(")");
+                let rows: Vec<AccountRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                for r in rows {
+                    out.push(account_from_row(r)?);
+                }
+            }
+            Ok(out)
+        }
+
+        /// Every account (tests and benches check the whole ledger with it).
+        pub async fn all_accounts(conn: &mut $conn) -> Result<Vec<(Account, i64)>, MoneyError> {
+            let rows: Vec<AccountRow> = sqlx::query_as(ACCOUNT_COLUMNS).fetch_all(&mut *conn).await?;
+            rows.into_iter().map(account_from_row).collect()
+        }
+
+        /// The holds among `ids` that exist.
+        pub async fn load_pendings(
+            conn: &mut $conn,
+            ids: &[String],
+        ) -> Result<Vec<PendingTransfer>, MoneyError> {
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(INSERT_CHUNK_ROWS) {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "SELECT id, debit, credit, amount, expires_at, state, posted_amount FROM ledger_pendings WHERE id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.clone());
+                }
+                qb.push(")");
+                let rows: Vec<PendingRowDb> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                for r in rows {
+                    out.push(pending_from_row(r)?);
+                }
+            }
+            Ok(out)
+        }
+
+        /// The stored sets among `keys`: (key, sequence, set).
+        pub async fn load_sets(
+            conn: &mut $conn,
+            keys: &[String],
+        ) -> Result<Vec<(String, i64, TransferSet)>, MoneyError> {
+            let mut out = Vec::new();
+            for chunk in keys.chunks(INSERT_CHUNK_ROWS) {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "SELECT idem_key, sequence, content FROM ledger_sets WHERE idem_key IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for k in chunk {
+                    sep.push_bind(k.clone());
+                }
+                qb.push(")");
+                let rows: Vec<(String, i64, Json<TransferSet>)> =
+                    qb.build_query_as().fetch_all(&mut *conn).await?;
+                out.extend(rows.into_iter().map(|(k, s, j)| (k, s, j.0)));
+            }
+            Ok(out)
+        }
+
+        /// Opens an account; `false` if it exists (its policy is returned for comparison).
+        pub async fn open_account(
+            conn: &mut $conn,
+            id: &LedgerAccountId,
+            policy: AccountPolicy,
+            now: DbTime,
+        ) -> Result<Option<AccountPolicy>, MoneyError> {
+            sqlx::query(
+                "INSERT INTO ledger_accounts (id, kind, owner, normal_side, lower_limit, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(id.kind().as_str())
+            .bind(owner_of(id))
+            .bind(side_text(policy.normal))
+            .bind(policy.lower_limit.map(DbMoney))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            let found = load_accounts(conn, &[id.to_string()]).await?;
+            Ok(found.into_iter().next().map(|(a, _)| a.policy))
+        }
+
+        /// Writes each account over the version it was read at. `Ok(false)`: some row had
+        /// moved on (a conflict; the caller rolls back and replays).
+        pub async fn write_accounts(
+            conn: &mut $conn,
+            rows: &[(&Account, i64)],
+            lease_token: Option<&str>,
+            now: DbTime,
+        ) -> Result<bool, MoneyError> {
+            for chunk in rows.chunks(INSERT_CHUNK_ROWS / 2) {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "WITH v (id, dp, dq, cp, cq, ver) AS (",
+                );
+                qb.push_values(chunk.iter(), |mut b, (a, ver)| {
+                    b.push_bind(a.id.to_string())
+                        .push_bind(DbMoney(a.balance.debits_pending))
+                        .push_bind(DbMoney(a.balance.debits_posted))
+                        .push_bind(DbMoney(a.balance.credits_pending))
+                        .push_bind(DbMoney(a.balance.credits_posted))
+                        .push_bind(*ver);
+                });
+                qb.push(") UPDATE ledger_accounts SET debits_pending = v.dp, debits_posted = v.dq, \
+                          credits_pending = v.cp, credits_posted = v.cq, version = ledger_accounts.version + 1, lease_token = ");
+                qb.push_bind(lease_token.map(str::to_owned));
+                qb.push(", updated_at = ");
+                qb.push_bind(now);
+                qb.push(" FROM v WHERE ledger_accounts.id = v.id AND ledger_accounts.version = v.ver");
+                let done = qb.build().execute(&mut *conn).await?.rows_affected();
+                if done != chunk.len() as u64 {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+
+        /// Inserts new holds and updates closed ones (`stored` says which).
+        pub async fn write_pendings(
+            conn: &mut $conn,
+            rows: &[(&PendingTransfer, bool)],
+            now: DbTime,
+        ) -> Result<(), MoneyError> {
+            let new: Vec<&PendingTransfer> = rows.iter().filter(|(_, s)| !s).map(|(p, _)| *p).collect();
+            for chunk in new.chunks(INSERT_CHUNK_ROWS) {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "INSERT INTO ledger_pendings (id, set_key, debit, credit, amount, expires_at, state, posted_amount, updated_at) ",
+                );
+                qb.push_values(chunk.iter(), |mut b, p| {
+                    let (state, posted) = pending_state(p);
+                    b.push_bind(p.id.to_string())
+                        .push_bind(p.id.key.to_string())
+                        .push_bind(p.debit.to_string())
+                        .push_bind(p.credit.to_string())
+                        .push_bind(DbMoney(p.amount))
+                        .push_bind(p.expires_at.map(DbTime::from))
+                        .push_bind(state)
+                        .push_bind(posted)
+                        .push_bind(now);
+                });
+                qb.build().execute(&mut *conn).await?;
+            }
+            let closed: Vec<&PendingTransfer> =
+                rows.iter().filter(|(_, s)| *s).map(|(p, _)| *p).collect();
+            for chunk in closed.chunks(INSERT_CHUNK_ROWS) {
+                let mut qb = QueryBuilder::<$db>::new("WITH v (id, st, amt) AS (");
+                qb.push_values(chunk.iter(), |mut b, p| {
+                    let (state, posted) = pending_state(p);
+                    b.push_bind(p.id.to_string())
+                        .push_bind(state)
+                        .push_bind(posted);
+                });
+                qb.push(
+                    ") UPDATE ledger_pendings SET state = v.st, posted_amount = v.amt, updated_at = ",
+                );
+                qb.push_bind(now);
+                qb.push(" FROM v WHERE ledger_pendings.id = v.id AND ledger_pendings.state = 'open'");
+                let done = qb.build().execute(&mut *conn).await?.rows_affected();
+                if done != chunk.len() as u64 {
+                    // Closed by another instance since it was read (its account versions
+                    // catch that too): replay the batch on fresh rows.
+                    return Err(MoneyError::Contended { attempts: 0 });
+                }
+            }
+            Ok(())
+        }
+
+        /// Inserts applied sets; returns (key, sequence).
+        pub async fn insert_sets(
+            conn: &mut $conn,
+            sets: &[&TransferSet],
+            now: DbTime,
+        ) -> Result<Vec<(String, i64)>, MoneyError> {
+            let mut out = Vec::with_capacity(sets.len());
+            for chunk in sets.chunks(INSERT_CHUNK_ROWS) {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "INSERT INTO ledger_sets (idem_key, reason, order_id, content, created_at) ",
+                );
+                qb.push_values(chunk.iter(), |mut b, s| {
+                    b.push_bind(s.key.to_string())
+                        .push_bind(format!("{:?}", s.memo.reason).to_lowercase())
+                        .push_bind(s.memo.order.as_ref().map(|o| o.to_string()))
+                        .push_bind(Json((*s).clone()))
+                        .push_bind(now);
+                });
+                qb.push(" RETURNING idem_key, sequence");
+                let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                out.extend(rows);
+            }
+            Ok(out)
+        }
+
+        /// Appends postings to the journal.
+        pub async fn insert_postings(
+            conn: &mut $conn,
+            postings: &[Posting],
+            now: DbTime,
+        ) -> Result<(), MoneyError> {
+            for chunk in postings.chunks(INSERT_CHUNK_ROWS) {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "INSERT INTO ledger_postings (transfer_id, set_key, account, field, delta, created_at) ",
+                );
+                qb.push_values(chunk.iter(), |mut b, p| {
+                    b.push_bind(p.transfer.to_string())
+                        .push_bind(p.transfer.key.to_string())
+                        .push_bind(p.account.to_string())
+                        .push_bind(field_text(p.field))
+                        .push_bind(DbMoney(p.delta))
+                        .push_bind(now);
+                });
+                qb.build().execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
+        /// Records settlements, flips their transactions to settled and writes cost and
+        /// mismatch on their orders — in the caller's transaction, with the postings.
+        pub async fn insert_settlements(
+            conn: &mut $conn,
+            rows: &[&SettlementRow],
+            now: DbTime,
+        ) -> Result<(), MoneyError> {
+            for r in rows {
+                sqlx::query(
+                    "INSERT INTO settlements (pile_code, serial, idem_key, order_id, account_id, cost, charger_total, mismatch, difference, \
+                     from_hold, released, from_wallet, receivable, operator_share, platform_fee, breakdown, settled_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                )
+                .bind(&r.pile)
+                .bind(&r.serial)
+                .bind(&r.key)
+                .bind(r.order.as_deref())
+                .bind(&r.account)
+                .bind(DbMoney(r.cost))
+                .bind(DbMoney(r.charger_total))
+                .bind(r.mismatch)
+                .bind(DbMoney(r.difference))
+                .bind(DbMoney(r.from_hold))
+                .bind(DbMoney(r.released))
+                .bind(DbMoney(r.from_wallet))
+                .bind(DbMoney(r.receivable))
+                .bind(DbMoney(r.operator_share))
+                .bind(DbMoney(r.platform_fee))
+                .bind(Json(&r.breakdown))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query("UPDATE transactions SET settled = $1, settled_at = $2 WHERE pile_code = $3 AND serial = $4")
+                    .bind(true)
+                    .bind(now)
+                    .bind(&r.pile)
+                    .bind(&r.serial)
+                    .execute(&mut *conn)
+                    .await?;
+                if let Some(order) = &r.order {
+                    sqlx::query(
+                        "UPDATE orders SET settled_cost = $1, cost_mismatch = $2, version = version + 1, updated_at = $3, \
+                         state = CASE WHEN state IN ('charging', 'discharging', 'stopping', 'completed') THEN 'settled' ELSE state END \
+                         WHERE id = $4",
+                    )
+                    .bind(DbMoney(r.cost))
+                    .bind(r.mismatch)
+                    .bind(now)
+                    .bind(order)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+            Ok(())
+        }
+
+        /// Every posting of `account` on `fields`, oldest first, after journal id `after_id`:
+        /// (journal id, field, delta, set key, created_at, transfer id).
+        pub async fn postings_of(
+            conn: &mut $conn,
+            account: &str,
+            limit: i64,
+        ) -> Result<Vec<(i64, String, DbMoney, String, DbTime, String)>, MoneyError> {
+            Ok(sqlx::query_as(
+                "SELECT id, field, delta, set_key, created_at, transfer_id FROM ledger_postings \
+                 WHERE account = $1 AND field IN ('debits_posted', 'credits_posted') ORDER BY id LIMIT $2",
+            )
+            .bind(account)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?)
+        }
+
+        /// Every applied set in sequence order.
+        pub async fn all_sets(conn: &mut $conn) -> Result<Vec<(i64, TransferSet)>, MoneyError> {
+            let rows: Vec<(i64, Json<TransferSet>)> = sqlx::query_as("SELECT sequence, content FROM ledger_sets ORDER BY sequence")
+                .fetch_all(&mut *conn)
+                .await?;
+            Ok(rows.into_iter().map(|(s, j)| (s, j.0)).collect())
+        }
+
+        /// Every hold.
+        pub async fn all_pendings(conn: &mut $conn) -> Result<Vec<PendingTransfer>, MoneyError> {
+            let rows: Vec<PendingRowDb> = sqlx::query_as("SELECT id, debit, credit, amount, expires_at, state, posted_amount FROM ledger_pendings")
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.into_iter().map(pending_from_row).collect()
+        }
+
+        /// Every posting (tests: balances equal the sums of postings).
+        pub async fn all_postings(conn: &mut $conn) -> Result<Vec<(String, String, DbMoney, String)>, MoneyError> {
+            Ok(sqlx::query_as("SELECT account, field, delta, set_key FROM ledger_postings ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await?)
+        }
+    };
+}
+
+/// The statements on SQLite.
+pub mod sqlite {
+    money_sql!(sqlx::SqliteConnection, sqlx::Sqlite);
+}
+
+/// The statements on PostgreSQL.
+pub mod postgres {
+    money_sql!(sqlx::PgConnection, sqlx::Postgres);
+}

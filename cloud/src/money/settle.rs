@@ -1,0 +1,385 @@
+//! [`Settler`]: exactly-once settlement of stored transaction records.
+//!
+//! `settle_pending(limit)` takes charge records not yet settled, and for each: loads its order
+//! (the hold) or, for an offline card start, the card's account; builds the session's meter
+//! readings (the record's start and end registers at its start and end instants in the site's
+//! time zone, plus the stored readings between); prices them with the tariff version in force
+//! at session start, from the [`TariffCache`] (no price read from the database); and submits a
+//! planned job to the writer that makes [`plan_settlement`] from the batch's balances (the
+//! wallet's available balance and credit line as of that batch, the hold as it stands).
+//!
+//! **Exactly once, and why in one transaction.** The settlement row (cost, mismatch flag,
+//! amounts), `transactions.settled = true` and the order's cost and mismatch are written in
+//! the *same* database transaction as the postings. So there is no window in which money
+//! moved but the record looks unsettled (or the reverse), and no repair job is needed. A
+//! record processed twice (a duplicate, a replay, two instances picking the same row) carries
+//! the same key `settle:{pile}:{serial}`: the second finds the key stored and returns the
+//! first result (a key race between instances replays the batch, which then finds it).
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use voltline_protocol::domain::{AccountId, OrderId};
+use voltline_protocol::sync::{Authorisation, TransactionUp};
+use voltline_protocol::tariff::{CostBreakdown, MeterReading};
+use voltline_protocol::{Energy, Money};
+
+use super::funds::open_account;
+use super::tariffs::TariffCache;
+use super::writer::{Applied, Job, LedgerWriter, Planned, SettlementRow};
+use super::{limits, MoneyError};
+use crate::domain::OrderKind;
+use crate::ledger::{
+    plan_settlement, AccountPolicy, Hold, IdempotencyKey, LedgerAccountId, LedgerError, LedgerView,
+    PendingStatus, PlatformFeeRule, RecordRef, SettlementInput, TransferId,
+};
+use crate::store::types::{DbMoney, DbTime};
+use crate::store::{with_pool, Store};
+
+/// Settlement rules.
+#[derive(Debug, Clone, Copy)]
+pub struct SettlerConfig {
+    pub platform_fee: PlatformFeeRule,
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettleOutcome {
+    /// Settled now.
+    Settled(Box<SettlementRow>),
+    /// Settled before (the first result's ledger sequence).
+    Replayed { sequence: i64 },
+    /// Could not be settled; it stays unsettled and is retried by the next call.
+    Failed(String),
+}
+
+/// One call's results, per (pile, serial).
+#[derive(Debug, Clone, Default)]
+pub struct SettleReport {
+    pub outcomes: Vec<((String, String), SettleOutcome)>,
+}
+
+impl SettleReport {
+    /// How many settled now.
+    pub fn settled(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, SettleOutcome::Settled(_)))
+            .count()
+    }
+    /// How many failed.
+    pub fn failed(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, SettleOutcome::Failed(_)))
+            .count()
+    }
+}
+
+/// Settles transaction records through the ledger writer.
+pub struct Settler {
+    writer: LedgerWriter,
+    cache: Arc<TariffCache>,
+    config: SettlerConfig,
+    opened: moka::sync::Cache<String, ()>,
+}
+
+type TxRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    sqlx::types::Json<TransactionUp>,
+);
+
+impl Settler {
+    pub fn new(writer: LedgerWriter, cache: Arc<TariffCache>, config: SettlerConfig) -> Settler {
+        Settler {
+            writer,
+            cache,
+            config,
+            opened: moka::sync::Cache::new(100_000),
+        }
+    }
+
+    /// The tariff cache.
+    pub fn cache(&self) -> &Arc<TariffCache> {
+        &self.cache
+    }
+
+    /// Settles up to `limit` unsettled charge records, all submitted at once so that they
+    /// share group commits.
+    pub async fn settle_pending(&self, limit: usize) -> Result<SettleReport, MoneyError> {
+        let limit = i64::try_from(limit.min(limits::MAX_SETTLE_BATCH)).unwrap_or(1);
+        let store = self.writer.store().clone();
+        let rows: Vec<TxRow> = with_pool!(store, |pool, d| {
+            sqlx::query_as(
+                "SELECT pile_code, serial, site_id, order_id, record FROM transactions \
+                 WHERE settled = $1 AND kind = 'charge' ORDER BY received_at LIMIT $2",
+            )
+            .bind(false)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        let futures = rows.into_iter().map(|row| async move {
+            let id = (row.0.clone(), row.1.clone());
+            let outcome = match self.settle_row(row).await {
+                Ok(a) if a.replay => SettleOutcome::Replayed {
+                    sequence: a.sequence,
+                },
+                Ok(a) => match a.settlement {
+                    Some(s) => SettleOutcome::Settled(Box::new(s)),
+                    None => SettleOutcome::Failed("settled without a settlement row".into()),
+                },
+                Err(e) => SettleOutcome::Failed(e.to_string()),
+            };
+            (id, outcome)
+        });
+        let outcomes = futures::future::join_all(futures).await;
+        for ((pile, serial), o) in &outcomes {
+            if let SettleOutcome::Failed(why) = o {
+                tracing::warn!(pile, serial, why, "transaction record not settled");
+            }
+        }
+        Ok(SettleReport { outcomes })
+    }
+
+    async fn settle_row(&self, row: TxRow) -> Result<Applied, MoneyError> {
+        let store = self.writer.store();
+        let (pile, serial, site, order_id, up) = (row.0, row.1, row.2, row.3, row.4 .0);
+        let record = &up.record;
+        let (order, account, hold_id) = self.payer(store, &up, order_id.as_deref()).await?;
+        let pricing = self
+            .cache
+            .for_settlement(store, &super::db::parse(&site, "site id")?)
+            .await?;
+        let to_instant = |t: voltline_protocol::wire::cp56::Cp56Time,
+                          what: &str|
+         -> Result<Timestamp, MoneyError> {
+            let civil = t.to_civil().ok_or_else(|| {
+                MoneyError::Invalid(format!("record {pile}/{serial} has no {what} time"))
+            })?;
+            pricing.time_zone.to_timestamp(civil).map_err(|e| {
+                MoneyError::Invalid(format!("record {pile}/{serial} {what} time: {e}"))
+            })
+        };
+        let start = to_instant(record.start_time, "start")?;
+        let end = to_instant(record.end_time, "end")?;
+        let tariff = pricing.tariff_at(OrderKind::Charge, start).ok_or_else(|| {
+            MoneyError::Invalid(format!(
+                "site {site} has no charge tariff at {start}; assign one, then settlement retries"
+            ))
+        })?;
+        let readings = self
+            .readings(
+                store,
+                &pile,
+                &serial,
+                (start, record.meter_start),
+                (end, record.meter_end),
+            )
+            .await?;
+        let cost = tariff.cost(&readings).map_err(|e| {
+            MoneyError::Invalid(format!("record {pile}/{serial} cannot be priced: {e}"))
+        })?;
+        let record_ref = RecordRef {
+            pile: record.pile_code,
+            serial: record.serial,
+        };
+        let key = IdempotencyKey::settlement(&record_ref);
+        let wallet = LedgerAccountId::DriverWallet(account.clone());
+        let payable = LedgerAccountId::OperatorPayable(pricing.operator.clone());
+        if !self.opened.contains_key(&payable.to_string()) {
+            open_account(store, &payable, AccountPolicy::default_for(&payable)).await?;
+            self.opened.insert(payable.to_string(), ());
+        }
+        // Read up front; the receivable is read only when an overrun needs it.
+        let accounts = vec![
+            wallet.clone(),
+            payable,
+            LedgerAccountId::SessionClearing,
+            LedgerAccountId::PlatformRevenue,
+        ];
+        let hold_id: Option<TransferId> = hold_id.as_deref().map(str::parse).transpose()?;
+        let operator = pricing.operator.clone();
+        let fee = self.config.platform_fee;
+        let version = tariff.version();
+        let charger_total = record.total_amount;
+        let order_text = order.as_ref().map(|o| o.to_string());
+        let job = Job::planned(
+            key,
+            accounts,
+            hold_id.iter().cloned().collect(),
+            move |view| {
+                let w = view
+                    .account(&wallet)
+                    .ok_or_else(|| LedgerError::UnknownAccount(wallet.clone()))?;
+                let hold = hold_id
+                    .as_ref()
+                    .and_then(|id| view.pending(id))
+                    .filter(|p| p.status == PendingStatus::Open && p.debit == wallet)
+                    .map(|p| Hold {
+                        order: order
+                            .clone()
+                            .unwrap_or_else(|| OrderId::new("offline").expect("a valid id")),
+                        account: account.clone(),
+                        pending: p.id,
+                        amount: p.amount,
+                    });
+                let plan = plan_settlement(&SettlementInput {
+                    record: record_ref,
+                    order: order
+                        .clone()
+                        .unwrap_or_else(|| OrderId::new("offline").expect("a valid id")),
+                    account: account.clone(),
+                    operator: operator.clone(),
+                    hold,
+                    tariff_version_at_start: version,
+                    cost: &cost,
+                    charger_reported_total: charger_total,
+                    platform_fee: fee,
+                    wallet_available: w.available(),
+                    credit_limit: w.policy.credit_limit().unwrap_or(Money::ZERO),
+                })?;
+                Ok(Planned {
+                    settlement: Some(settlement_row(
+                        &plan,
+                        &record_ref,
+                        order_text.clone(),
+                        &account,
+                        &cost,
+                        charger_total,
+                    )),
+                    set: plan.set,
+                })
+            },
+        );
+        self.writer.submit(job).await
+    }
+
+    /// Who pays: the order's account and hold, or an offline card's account.
+    async fn payer(
+        &self,
+        store: &Store,
+        up: &TransactionUp,
+        order_id: Option<&str>,
+    ) -> Result<(Option<OrderId>, AccountId, Option<String>), MoneyError> {
+        if let Some(order) = order_id {
+            let row: Option<(String, Option<String>)> = with_pool!(store, |pool, d| {
+                sqlx::query_as("SELECT account_id, hold_id FROM orders WHERE id = $1")
+                    .bind(order)
+                    .fetch_optional(pool)
+                    .await?
+            });
+            let (account, hold) = row.ok_or_else(|| {
+                MoneyError::Invalid(format!(
+                    "order {order} of a transaction record does not exist"
+                ))
+            })?;
+            return Ok((
+                Some(super::db::parse(order, "order id")?),
+                super::db::parse(&account, "account id")?,
+                hold,
+            ));
+        }
+        match &up.authorisation {
+            Authorisation::OfflineCard { account, .. } => Ok((None, account.clone(), None)),
+            _ => Err(MoneyError::Invalid("a transaction record without an order or a card account has nobody to bill; attach it to an order".into())),
+        }
+    }
+
+    /// The session's readings, start and end from the record, stored readings between.
+    async fn readings(
+        &self,
+        store: &Store,
+        pile: &str,
+        serial: &str,
+        start: (Timestamp, Energy),
+        end: (Timestamp, Energy),
+    ) -> Result<Vec<MeterReading>, MoneyError> {
+        let rows: Vec<(DbTime, i64)> = with_pool!(store, |pool, d| {
+            sqlx::query_as("SELECT measured_at, import_mwh FROM meter_readings WHERE serial = $1 AND pile_code = $2 ORDER BY measured_at")
+                .bind(serial)
+                .bind(pile)
+                .fetch_all(pool)
+                .await?
+        });
+        let mut out = vec![MeterReading::new(start.0, start.1)];
+        for (at, mwh) in rows {
+            let r = Energy::from_mwh(mwh);
+            if at.0 > start.0 && at.0 < end.0 && r >= start.1 && r <= end.1 {
+                if let Some(last) = out.last() {
+                    if r < last.register {
+                        continue;
+                    }
+                }
+                out.push(MeterReading::new(at.0, r));
+            }
+        }
+        out.push(MeterReading::new(end.0, end.1));
+        Ok(out)
+    }
+
+    /// The stored settlement of (pile, serial), if settled: (cost, mismatch, order).
+    pub async fn settlement_of(
+        &self,
+        pile: &str,
+        serial: &str,
+    ) -> Result<Option<(Money, bool, Option<String>)>, MoneyError> {
+        let store = self.writer.store();
+        let row: Option<(DbMoney, bool, Option<String>)> = with_pool!(store, |pool, d| {
+            sqlx::query_as("SELECT cost, mismatch, order_id FROM settlements WHERE pile_code = $1 AND serial = $2")
+                .bind(pile)
+                .bind(serial)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(c, m, o)| (c.0, m, o)))
+    }
+}
+
+impl Settler {
+    /// What settlement wrote on an order: (billed cost, charger mismatch flag), if settled.
+    pub async fn order_settlement(
+        &self,
+        order: &OrderId,
+    ) -> Result<Option<(Money, bool)>, MoneyError> {
+        let store = self.writer.store();
+        let row: Option<(Option<DbMoney>, Option<bool>)> = with_pool!(store, |pool, d| {
+            sqlx::query_as("SELECT settled_cost, cost_mismatch FROM orders WHERE id = $1")
+                .bind(order.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.and_then(|(c, m)| Some((c?.0, m?))))
+    }
+}
+
+fn settlement_row(
+    plan: &crate::ledger::SettlementPlan,
+    record: &RecordRef,
+    order: Option<String>,
+    account: &AccountId,
+    cost: &CostBreakdown,
+    charger_total: Money,
+) -> SettlementRow {
+    SettlementRow {
+        pile: record.pile.to_string(),
+        serial: record.serial.to_string(),
+        key: plan.set.key.to_string(),
+        order,
+        account: account.to_string(),
+        cost: plan.cost,
+        charger_total,
+        mismatch: plan.mismatch.is_some(),
+        difference: charger_total - plan.cost,
+        from_hold: plan.from_hold,
+        released: plan.released,
+        from_wallet: plan.from_wallet,
+        receivable: plan.receivable,
+        operator_share: plan.split.operator,
+        platform_fee: plan.split.platform_fee,
+        breakdown: serde_json::to_value(cost).unwrap_or(serde_json::Value::Null),
+    }
+}

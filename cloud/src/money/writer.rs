@@ -1,0 +1,530 @@
+//! [`LedgerWriter`]: group commit of transfer sets (see the module doc of [`super`]).
+//!
+//! A job is a fixed [`TransferSet`], or a planner that makes the set from the batch's view
+//! (so a plan that depends on a balance is never stale). The writer takes up to
+//! [`WriterConfig::max_batch`] jobs from its bounded queue, and in one database transaction:
+//! looks their keys up (a stored key → the first result, or
+//! [`LedgerError::IdempotencyConflict`] for other content), reads the touched rows, evaluates
+//! each set in queue order against the overlay (a refused set is answered with its error
+//! and leaves the overlay as it was), writes every changed account once with its version
+//! condition, inserts sets, holds, postings and settlement rows, commits, and only then
+//! answers. A version conflict or key race replays the whole batch on fresh rows, at most
+//! [`MAX_ATTEMPTS`](super::limits::MAX_ATTEMPTS) times.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use voltline_protocol::Money;
+
+use super::lease::LeaseManager;
+use super::view::{Overlay, PendingRow, Row};
+use super::{limits, MoneyError};
+use crate::ledger::{
+    check_replay, evaluate, IdempotencyKey, LedgerAccountId, LedgerError, Posting, TransferId,
+    TransferKind, TransferSet,
+};
+use crate::store::types::DbTime;
+use crate::store::{Backend, Store};
+
+/// What a settlement writes besides its postings (same database transaction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementRow {
+    pub pile: String,
+    pub serial: String,
+    pub key: String,
+    pub order: Option<String>,
+    pub account: String,
+    pub cost: Money,
+    pub charger_total: Money,
+    pub mismatch: bool,
+    pub difference: Money,
+    pub from_hold: Money,
+    pub released: Money,
+    pub from_wallet: Money,
+    pub receivable: Money,
+    pub operator_share: Money,
+    pub platform_fee: Money,
+    pub breakdown: serde_json::Value,
+}
+
+/// A planner's output.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub set: TransferSet,
+    pub settlement: Option<SettlementRow>,
+}
+
+type Planner = Box<dyn Fn(&Overlay) -> Result<Planned, LedgerError> + Send + Sync>;
+
+enum Work {
+    Fixed(TransferSet),
+    Planned(Planner),
+}
+
+/// One unit of work for the writer.
+pub struct Job {
+    key: IdempotencyKey,
+    work: Work,
+    accounts: Vec<LedgerAccountId>,
+    pendings: Vec<TransferId>,
+}
+
+impl Job {
+    /// Apply `set` as it is (a replay with other content is an idempotency conflict).
+    pub fn fixed(set: TransferSet) -> Job {
+        let mut accounts = Vec::new();
+        let mut pendings = Vec::new();
+        for leg in &set.legs {
+            accounts.push(leg.debit.clone());
+            accounts.push(leg.credit.clone());
+            if let TransferKind::Post { pending } | TransferKind::Void { pending } = &leg.kind {
+                pendings.push(pending.clone());
+            }
+        }
+        Job {
+            key: set.key.clone(),
+            work: Work::Fixed(set),
+            accounts,
+            pendings,
+        }
+    }
+
+    /// Plan the set inside the batch from the current overlay. If `key` is stored, the first
+    /// result is returned without planning (a plan made later may legitimately differ). The
+    /// accounts and holds named are read up front; others are read when the plan asks.
+    pub fn planned(
+        key: IdempotencyKey,
+        accounts: Vec<LedgerAccountId>,
+        pendings: Vec<TransferId>,
+        plan: impl Fn(&Overlay) -> Result<Planned, LedgerError> + Send + Sync + 'static,
+    ) -> Job {
+        Job {
+            key,
+            work: Work::Planned(Box::new(plan)),
+            accounts,
+            pendings,
+        }
+    }
+}
+
+/// The first result for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub sequence: i64,
+    pub set: TransferSet,
+    /// True when the key was applied before (nothing changed now).
+    pub replay: bool,
+    /// The settlement row written with it (not for replays).
+    pub settlement: Option<SettlementRow>,
+}
+
+/// Writer settings.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Most sets per database transaction (1 disables group commit).
+    pub max_batch: usize,
+    pub queue_capacity: usize,
+    pub max_attempts: u32,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            max_batch: limits::MAX_BATCH,
+            queue_capacity: limits::QUEUE_CAPACITY,
+            max_attempts: limits::MAX_ATTEMPTS,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Applied, MoneyError>>;
+
+/// Counters of one writer.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Database transactions committed.
+    pub batches: AtomicU64,
+    /// Jobs answered.
+    pub jobs: AtomicU64,
+    /// Batch attempts rolled back and replayed (version conflicts, key races).
+    pub retries: AtomicU64,
+}
+
+/// Handle to the writer task. Cheap to clone; the task ends when every handle is dropped.
+#[derive(Clone)]
+pub struct LedgerWriter {
+    tx: mpsc::Sender<(Job, Reply)>,
+    store: Store,
+    stats: Arc<WriterStats>,
+}
+
+impl LedgerWriter {
+    /// Starts the writer over `store`, optionally fencing writes with a Redis lease.
+    pub fn start(store: Store, config: WriterConfig, lease: Option<LeaseManager>) -> LedgerWriter {
+        assert!(config.max_batch >= 1 && config.max_batch <= limits::MAX_BATCH);
+        assert!(config.queue_capacity >= 1 && config.queue_capacity <= limits::QUEUE_CAPACITY);
+        let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let stats = Arc::new(WriterStats::default());
+        let task = Task {
+            store: store.clone(),
+            config,
+            lease: lease.map(Arc::new),
+            stats: stats.clone(),
+        };
+        tokio::spawn(task.run(rx));
+        LedgerWriter { tx, store, stats }
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
+    /// The store it writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Applies `job`; answers after its batch committed.
+    pub async fn submit(&self, job: Job) -> Result<Applied, MoneyError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((job, reply))
+            .await
+            .map_err(|_| MoneyError::WriterStopped)?;
+        answer.await.map_err(|_| MoneyError::WriterStopped)?
+    }
+
+    /// Applies a fixed set.
+    pub async fn apply(&self, set: TransferSet) -> Result<Applied, MoneyError> {
+        self.submit(Job::fixed(set)).await
+    }
+}
+
+struct Task {
+    store: Store,
+    config: WriterConfig,
+    lease: Option<Arc<LeaseManager>>,
+    stats: Arc<WriterStats>,
+}
+
+/// A batch attempt's outcome: answers per job, or a reason to replay the batch.
+enum Attempt {
+    Done(Vec<Result<Applied, MoneyError>>),
+    Retry,
+}
+
+impl Task {
+    async fn run(self, mut rx: mpsc::Receiver<(Job, Reply)>) {
+        let mut batch = Vec::with_capacity(self.config.max_batch);
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < self.config.max_batch {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            let (jobs, replies): (Vec<Job>, Vec<Reply>) = batch.drain(..).unzip();
+            let answers = self.apply_batch(&jobs).await;
+            self.stats
+                .jobs
+                .fetch_add(answers.len() as u64, Ordering::Relaxed);
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    async fn apply_batch(&self, jobs: &[Job]) -> Vec<Result<Applied, MoneyError>> {
+        let mut failure = MoneyError::Contended {
+            attempts: self.config.max_attempts,
+        };
+        for attempt in 0..self.config.max_attempts {
+            if attempt > 0 {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                let jitter = u64::from(rand::random::<u8>() % 8);
+                let ms = (1u64 << attempt.min(6)).min(50) + jitter;
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            match self.attempt(jobs).await {
+                Ok(Attempt::Done(answers)) => {
+                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                    return answers;
+                }
+                Ok(Attempt::Retry) => {}
+                Err(MoneyError::Contended { .. }) => {}
+                Err(e) => {
+                    failure = e;
+                    break;
+                }
+            }
+        }
+        if let MoneyError::Contended { .. } = failure {
+            tracing::warn!(
+                jobs = jobs.len(),
+                "ledger batch stayed contended; answering with an error"
+            );
+        }
+        jobs.iter().map(|_| Err(failure.clone())).collect()
+    }
+
+    async fn attempt(&self, jobs: &[Job]) -> Result<Attempt, MoneyError> {
+        let now = DbTime::from(Timestamp::now());
+        macro_rules! body {
+            ($pool:expr, $ops:ident, $dialect:expr) => {{
+                let _turn = self.store.write_turn().await;
+                let mut tx = $pool.begin_with($dialect.begin_write()).await?;
+                let conn = &mut *tx;
+                let keys: Vec<String> = jobs.iter().map(|j| j.key.to_string()).collect();
+                let stored: BTreeMap<String, (i64, TransferSet)> = $ops::load_sets(conn, &keys)
+                    .await?
+                    .into_iter()
+                    .map(|(k, s, set)| (k, (s, set)))
+                    .collect();
+                let mut ov = Overlay::default();
+                let ids: BTreeSet<String> = jobs
+                    .iter()
+                    .flat_map(|j| j.accounts.iter().map(|a| a.to_string()))
+                    .collect();
+                let ids: Vec<String> = ids.into_iter().collect();
+                for (a, v) in $ops::load_accounts(conn, &ids).await? {
+                    ov.accounts.insert(
+                        a.id.clone(),
+                        Row {
+                            account: a,
+                            version: v,
+                            dirty: false,
+                        },
+                    );
+                }
+                for id in &ids {
+                    if let Ok(parsed) = id.parse::<LedgerAccountId>() {
+                        if !ov.accounts.contains_key(&parsed) {
+                            ov.missing_accounts.insert(parsed);
+                        }
+                    }
+                }
+                let pids: Vec<String> = jobs
+                    .iter()
+                    .flat_map(|j| j.pendings.iter().map(|p| p.to_string()))
+                    .collect();
+                for p in $ops::load_pendings(conn, &pids).await? {
+                    ov.pendings.insert(
+                        p.id.clone(),
+                        PendingRow {
+                            pending: p,
+                            stored: true,
+                            dirty: false,
+                        },
+                    );
+                }
+                for j in jobs {
+                    for p in &j.pendings {
+                        if !ov.pendings.contains_key(p) {
+                            ov.missing_pendings.insert(p.clone());
+                        }
+                    }
+                }
+                let mut answers: Vec<Option<Result<Applied, MoneyError>>> =
+                    Vec::with_capacity(jobs.len());
+                let mut in_batch: BTreeMap<String, usize> = BTreeMap::new();
+                let mut accepted: Vec<(usize, TransferSet, Option<SettlementRow>)> = Vec::new();
+                let mut postings: Vec<Posting> = Vec::new();
+                for (i, job) in jobs.iter().enumerate() {
+                    let key = job.key.to_string();
+                    let first: Option<(i64, TransferSet)> = stored
+                        .get(&key)
+                        .cloned()
+                        .or_else(|| in_batch.get(&key).map(|&n| (-1, accepted[n].1.clone())));
+                    if let Some((seq, first_set)) = first {
+                        let answer = match &job.work {
+                            Work::Fixed(set) => check_replay(Some(&first_set), set).map(|_| ()),
+                            Work::Planned(_) => Ok(()),
+                        };
+                        answers.push(Some(answer.map_err(MoneyError::from).map(|()| Applied {
+                            sequence: seq,
+                            set: first_set,
+                            replay: true,
+                            settlement: None,
+                        })));
+                        continue;
+                    }
+                    let mut outcome = None;
+                    for _ in 0..(2 * crate::ledger::limits::MAX_LEGS + 2) {
+                        let planned = match &job.work {
+                            Work::Fixed(set) => Ok(Planned {
+                                set: set.clone(),
+                                settlement: None,
+                            }),
+                            Work::Planned(plan) => plan(&ov),
+                        };
+                        let result = planned.and_then(|p| {
+                            if p.set.key != job.key {
+                                return Err(LedgerError::IdempotencyConflict {
+                                    key: job.key.clone(),
+                                });
+                            }
+                            evaluate(&p.set, &ov).map(|ev| (p, ev))
+                        });
+                        match result {
+                            Err(LedgerError::UnknownAccount(id)) if ov.unknown_account(&id) => {
+                                match $ops::load_accounts(conn, &[id.to_string()]).await?.pop() {
+                                    Some((a, v)) => {
+                                        ov.accounts.insert(
+                                            id,
+                                            Row {
+                                                account: a,
+                                                version: v,
+                                                dirty: false,
+                                            },
+                                        );
+                                    }
+                                    None => {
+                                        ov.missing_accounts.insert(id);
+                                    }
+                                }
+                            }
+                            Err(LedgerError::PendingNotFound(id)) if ov.unknown_pending(&id) => {
+                                match $ops::load_pendings(conn, &[id.to_string()]).await?.pop() {
+                                    Some(p) => {
+                                        ov.pendings.insert(
+                                            id,
+                                            PendingRow {
+                                                pending: p,
+                                                stored: true,
+                                                dirty: false,
+                                            },
+                                        );
+                                    }
+                                    None => {
+                                        ov.missing_pendings.insert(id);
+                                    }
+                                }
+                            }
+                            other => {
+                                outcome = Some(other);
+                                break;
+                            }
+                        }
+                    }
+                    let outcome = outcome.unwrap_or_else(|| {
+                        Err(LedgerError::UnknownAccount(
+                            LedgerAccountId::SessionClearing,
+                        ))
+                    });
+                    match outcome {
+                        Ok((p, ev)) => {
+                            ov.absorb(&ev);
+                            postings.extend(ev.postings);
+                            in_batch.insert(key, accepted.len());
+                            accepted.push((i, p.set, p.settlement));
+                            answers.push(None);
+                        }
+                        Err(e) => answers.push(Some(Err(e.into()))),
+                    }
+                }
+                let token = match &self.lease {
+                    Some(lease) => {
+                        let hot: Vec<String> = ov
+                            .accounts
+                            .values()
+                            .filter(|r| {
+                                r.dirty
+                                    && r.account.id.kind()
+                                        == crate::ledger::AccountKind::DriverWallet
+                            })
+                            .map(|r| r.account.id.to_string())
+                            .collect();
+                        lease.acquire_all(&hot).await
+                    }
+                    None => None,
+                };
+                let dirty: Vec<(&crate::ledger::Account, i64)> = ov
+                    .accounts
+                    .values()
+                    .filter(|r| r.dirty)
+                    .map(|r| (&r.account, r.version))
+                    .collect();
+                let holds: Vec<(&crate::ledger::PendingTransfer, bool)> = ov
+                    .pendings
+                    .values()
+                    .filter(|p| p.dirty)
+                    .map(|p| (&p.pending, p.stored))
+                    .collect();
+                let sets: Vec<&TransferSet> = accepted.iter().map(|(_, s, _)| s).collect();
+                let rows: Vec<&SettlementRow> =
+                    accepted.iter().filter_map(|(_, _, s)| s.as_ref()).collect();
+                let fence = token.as_ref().map(|t| t.token());
+                // Everything from here to the commit runs in one block, so that the lease is
+                // released on every path (conflict, error or commit).
+                let written: Result<Option<BTreeMap<String, i64>>, MoneyError> = async {
+                    if !$ops::write_accounts(conn, &dirty, fence, now).await? {
+                        return Ok(None);
+                    }
+                    $ops::write_pendings(conn, &holds, now).await?;
+                    let sequences = $ops::insert_sets(conn, &sets, now).await?;
+                    $ops::insert_postings(conn, &postings, now).await?;
+                    $ops::insert_settlements(conn, &rows, now).await?;
+                    Ok(Some(sequences.into_iter().collect()))
+                }
+                .await;
+                let written = match written {
+                    Ok(Some(sequences)) => tx
+                        .commit()
+                        .await
+                        .map(|()| Some(sequences))
+                        .map_err(MoneyError::from),
+                    other => other,
+                };
+                if let (Some(lease), Some(token)) = (&self.lease, token.clone()) {
+                    lease.release_all(token).await;
+                }
+                let Some(sequences) = written? else {
+                    return Ok(Attempt::Retry);
+                };
+                let mut done = Vec::with_capacity(jobs.len());
+                let mut accepted = accepted.into_iter().peekable();
+                for (i, answer) in answers.into_iter().enumerate() {
+                    match answer {
+                        Some(Ok(mut a)) if a.sequence < 0 => {
+                            a.sequence =
+                                sequences.get(&a.set.key.to_string()).copied().unwrap_or(0);
+                            done.push(Ok(a));
+                        }
+                        Some(other) => done.push(other),
+                        None => {
+                            let (j, set, settlement) =
+                                accepted.next().expect("an accepted job per empty answer");
+                            assert_eq!(i, j, "accepted jobs keep queue order");
+                            let sequence =
+                                sequences.get(&set.key.to_string()).copied().unwrap_or(0);
+                            done.push(Ok(Applied {
+                                sequence,
+                                set,
+                                replay: false,
+                                settlement,
+                            }));
+                        }
+                    }
+                }
+                Ok(Attempt::Done(done))
+            }};
+        }
+        match &self.store.backend {
+            Backend::Sqlite(pool) => {
+                use super::db::sqlite as ops;
+                body!(pool, ops, crate::store::Dialect::Sqlite)
+            }
+            Backend::Postgres(pool) => {
+                use super::db::postgres as ops;
+                body!(pool, ops, crate::store::Dialect::Postgres)
+            }
+        }
+    }
+}
