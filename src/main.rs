@@ -20,8 +20,13 @@ struct Cli {
 enum Command {
     /// Start a cloud, one edge and simulated chargers in one process with embedded defaults.
     Demo,
-    /// Run the cloud core (same as the `voltline-cloud` binary).
-    Cloud,
+    /// Run the cloud core (same as the `voltline-cloud` binary; `voltline cloud --help`).
+    #[command(disable_help_flag = true)]
+    Cloud {
+        /// Everything after `cloud` goes to the cloud core (`serve`, `migrate`, `token create`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run a site's edge daemon (same as the `voltline-edge` binary).
     Edge,
     /// Run simulated chargers (same as the `voltline-sim` binary; `voltline sim --help`).
@@ -48,7 +53,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo => not_built_yet("demo"),
-        Command::Cloud => not_built_yet("cloud"),
+        Command::Cloud { args } => {
+            let argv = std::iter::once("voltline cloud".to_owned())
+                .chain(args)
+                .collect();
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("voltline cloud: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(voltline_cloud::run_cli(argv)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("voltline cloud: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Edge => not_built_yet("edge"),
         Command::Sim { args } => {
             let argv = std::iter::once("voltline sim".to_owned())
