@@ -177,6 +177,40 @@ fn check_len<B: Body>(
     Ok(())
 }
 
+/// The body of 0x46 and 0x48: a pile code and a counted list of physical cards.
+fn card_list<'a>(
+    i: &'a [u8],
+    max: usize,
+    allowed: &'static str,
+) -> PResult<'a, (PileCode, Vec<PhysicalCardNo>)> {
+    let (i, pile_code) = pile_code("pile_code")(i)?;
+    let (i, cards) = counted(
+        i,
+        "card_count",
+        max,
+        allowed,
+        CARD_ENTRY,
+        physical_card("physical_card_no"),
+    )?;
+    Ok((i, (pile_code, cards)))
+}
+
+/// Writes a [`card_list`] body, refusing more than `max` cards.
+fn write_card_list<B: Body>(
+    w: &mut BodyWriter<'_>,
+    pile: &PileCode,
+    cards: &[PhysicalCardNo],
+    max: usize,
+) -> Result<(), EncodeError> {
+    check_len::<B>(cards.len(), max, COUNTED_HEADER, CARD_ENTRY)?;
+    w.pile_code(pile);
+    w.u8(cards.len() as u8);
+    for card in cards {
+        w.bytes(card.as_bytes());
+    }
+    Ok(())
+}
+
 /// One card of an offline list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfflineCard {
@@ -278,31 +312,16 @@ impl Body for CardClear {
     const NAME: &'static str = "card_clear";
 
     fn parse(i: &[u8]) -> PResult<'_, Self> {
-        let (i, pile_code) = pile_code("pile_code")(i)?;
-        let (i, cards) = counted(
+        let (i, (pile_code, cards)) = card_list(
             i,
-            "card_count",
             MAX_CLEAR_CARDS,
             "0..=23 (the reference allows 24; 23 fill a 196-byte body)",
-            CARD_ENTRY,
-            physical_card("physical_card_no"),
         )?;
         Ok((i, CardClear { pile_code, cards }))
     }
 
     fn write(&self, w: &mut BodyWriter<'_>) -> Result<(), EncodeError> {
-        check_len::<Self>(
-            self.cards.len(),
-            MAX_CLEAR_CARDS,
-            COUNTED_HEADER,
-            CARD_ENTRY,
-        )?;
-        w.pile_code(&self.pile_code);
-        w.u8(self.cards.len() as u8);
-        for card in &self.cards {
-            w.bytes(card.as_bytes());
-        }
-        Ok(())
+        write_card_list::<Self>(w, &self.pile_code, &self.cards, MAX_CLEAR_CARDS)
     }
 }
 
@@ -374,31 +393,16 @@ impl Body for CardQuery {
     const NAME: &'static str = "card_query";
 
     fn parse(i: &[u8]) -> PResult<'_, Self> {
-        let (i, pile_code) = pile_code("pile_code")(i)?;
-        let (i, cards) = counted(
+        let (i, (pile_code, cards)) = card_list(
             i,
-            "card_count",
             MAX_QUERY_CARDS,
             "0..=23 (the reference allows 26; 23 fill a 196-byte body)",
-            CARD_ENTRY,
-            physical_card("physical_card_no"),
         )?;
         Ok((i, CardQuery { pile_code, cards }))
     }
 
     fn write(&self, w: &mut BodyWriter<'_>) -> Result<(), EncodeError> {
-        check_len::<Self>(
-            self.cards.len(),
-            MAX_QUERY_CARDS,
-            COUNTED_HEADER,
-            CARD_ENTRY,
-        )?;
-        w.pile_code(&self.pile_code);
-        w.u8(self.cards.len() as u8);
-        for card in &self.cards {
-            w.bytes(card.as_bytes());
-        }
-        Ok(())
+        write_card_list::<Self>(w, &self.pile_code, &self.cards, MAX_QUERY_CARDS)
     }
 }
 
