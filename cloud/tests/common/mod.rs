@@ -70,12 +70,12 @@ impl Ctx {
             ONCE.call_once(|| {
                 let _ = writeln!(
                     std::io::stderr(),
-                    "\n*** SKIPPED: the PostgreSQL half of the store conformance suite did not run, because \
+                    "\n*** SKIPPED: the PostgreSQL half of {} did not run (first: {test}), because \
                      VOLTLINE_TEST_PG is not set. Set it (e.g. postgres://postgres:postgres@127.0.0.1:5432/test) \
-                     to run it; CI sets VOLTLINE_CI, which turns this skip into a failure. ***\n"
+                     to run it; CI sets VOLTLINE_CI, which turns this skip into a failure. ***\n",
+                    env!("CARGO_CRATE_NAME")
                 );
             });
-            let _ = test;
             return None;
         };
         let mut bytes = [0u8; 8];
