@@ -27,8 +27,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run a site's edge daemon (same as the `voltline-edge` binary).
-    Edge,
+    /// Run a site's edge daemon (same as the `voltline-edge` binary; `voltline edge --help`).
+    #[command(disable_help_flag = true)]
+    Edge {
+        /// Everything after `edge` goes to the edge daemon (`run`, `check-config`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run simulated chargers (same as the `voltline-sim` binary; `voltline sim --help`).
     #[command(disable_help_flag = true)]
     Sim {
@@ -41,38 +46,46 @@ enum Command {
     Frame(frame_tool::FrameCommand),
 }
 
-fn not_built_yet(what: &str) -> ExitCode {
-    eprintln!(
-        "voltline {what}: not built yet. This part of Voltline lands with its own issue; \
-         until then, `voltline frame` works and `cargo test --workspace` runs the test suite."
-    );
-    ExitCode::from(2)
+/// Runs a crate's async command line on a fresh runtime, printing its error.
+fn run_async(what: &str, cli: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("voltline {what}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("voltline {what}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo => not_built_yet("demo"),
+        Command::Demo => {
+            eprintln!(
+                "voltline demo: not built yet. It lands with the whole-chain issue; until then \
+                 `voltline cloud`, `voltline edge`, `voltline sim` and `voltline frame` work."
+            );
+            ExitCode::from(2)
+        }
         Command::Cloud { args } => {
             let argv = std::iter::once("voltline cloud".to_owned())
                 .chain(args)
                 .collect();
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("voltline cloud: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(voltline_cloud::run_cli(argv)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("voltline cloud: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            run_async("cloud", voltline_cloud::run_cli(argv))
         }
-        Command::Edge => not_built_yet("edge"),
+        Command::Edge { args } => {
+            let argv = std::iter::once("voltline edge".to_owned())
+                .chain(args)
+                .collect();
+            run_async("edge", voltline_edge::ops::cli::run_cli(argv))
+        }
         Command::Sim { args } => {
             let argv = std::iter::once("voltline sim".to_owned())
                 .chain(args)

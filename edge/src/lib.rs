@@ -27,5 +27,10 @@
 //! disk; drop a billing-critical record; let a queue, batch or cache grow without a bound.
 
 pub mod connector;
+pub mod daemon;
 pub mod dispatch;
+pub mod ops;
+pub mod ports;
+pub mod site;
 pub mod store;
+pub mod uplink;

@@ -415,6 +415,124 @@ pub struct ConfigNotice {
     pub config_version: u64,
 }
 
+/// Most chargers in one site configuration.
+pub const MAX_SITE_CHARGERS: usize = 20_000;
+
+/// Most cards in one site configuration.
+pub const MAX_SITE_CARDS: usize = 200_000;
+
+/// What an edge caches to run its site, also while offline: served by the cloud at
+/// `GET /v1/edges/{site}/config` and fetched by the edge at start, on a [`ConfigNotice`] and
+/// periodically. `config_version` only moves forward; an edge ignores an older one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteConfigDoc {
+    pub v: V1,
+    pub site: SiteId,
+    /// Bumped by the cloud whenever anything below changes.
+    pub config_version: u64,
+    /// IANA zone of the site (tariffs are evaluated in it).
+    pub time_zone: String,
+    /// The charge tariff in force, if one is assigned.
+    pub charge_tariff: Option<crate::tariff::Tariff>,
+    /// The discharge (feed-in) tariff in force, if one is assigned.
+    pub discharge_tariff: Option<crate::tariff::Tariff>,
+    /// Chargers allowed to connect, with their MQTT credential hashes.
+    pub chargers: Vec<ChargerGrant>,
+    /// Cards that may start a session at a pile, also while the cloud is unreachable.
+    pub cards: Vec<CardGrant>,
+    pub limits: SiteLimitsDoc,
+}
+
+impl SiteConfigDoc {
+    /// Checks the contract: the document is for `site`, holds at most [`MAX_SITE_CHARGERS`]
+    /// chargers and [`MAX_SITE_CARDS`] cards, names no pile or card twice, and every charger's
+    /// credential hash is 64 lower-case hex digits.
+    pub fn validate(&self, site: &SiteId) -> Result<(), String> {
+        if &self.site != site {
+            return Err(format!(
+                "the configuration is for site {} but was fetched for site {site}",
+                self.site
+            ));
+        }
+        if self.chargers.len() > MAX_SITE_CHARGERS {
+            return Err(format!(
+                "{} chargers; at most {MAX_SITE_CHARGERS} per site",
+                self.chargers.len()
+            ));
+        }
+        if self.cards.len() > MAX_SITE_CARDS {
+            return Err(format!(
+                "{} cards; at most {MAX_SITE_CARDS} per site",
+                self.cards.len()
+            ));
+        }
+        let mut piles = std::collections::HashSet::with_capacity(self.chargers.len());
+        for c in &self.chargers {
+            if !piles.insert(c.pile) {
+                return Err(format!("pile {} is listed twice", c.pile));
+            }
+            if !is_sha256_hex(&c.credential_sha256) {
+                return Err(format!(
+                    "pile {}: the credential hash must be 64 lower-case hex digits (SHA-256)",
+                    c.pile
+                ));
+            }
+        }
+        let mut cards = std::collections::HashSet::with_capacity(self.cards.len());
+        for c in &self.cards {
+            if !cards.insert(c.card) {
+                return Err(format!("card {} is listed twice", c.card));
+            }
+            if c.offline_limit.is_negative() {
+                return Err(format!("card {} has a negative offline limit", c.card));
+            }
+        }
+        Ok(())
+    }
+
+    /// The grant of `card`, if listed (a linear scan: index the list to look up often).
+    pub fn card(&self, card: &crate::message::common::PhysicalCardNo) -> Option<&CardGrant> {
+        self.cards.iter().find(|c| &c.card == card)
+    }
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A charger registered on a site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargerGrant {
+    pub pile: PileCode,
+    pub connectors: u8,
+    /// Lower-case hex SHA-256 of the charger's MQTT password.
+    pub credential_sha256: String,
+}
+
+/// A card allowed to start sessions at the site's piles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardGrant {
+    pub card: crate::message::common::PhysicalCardNo,
+    pub account: AccountId,
+    /// The most one session started by this card without the cloud may cost.
+    pub offline_limit: Money,
+}
+
+/// Site-wide limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteLimitsDoc {
+    /// The most any session the edge starts on its own (offline card start) may cost.
+    pub offline_session_limit: Money,
+    /// The amount held for a session when the driver asked for none.
+    pub default_session_amount: Money,
+    /// Seconds a command stays valid.
+    pub command_expiry_s: u64,
+    /// The site's grid connection limit, if any.
+    pub max_site_power: Option<Power>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,6 +650,61 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), r);
         assert!(!r.body.is_billing_critical());
+    }
+
+    fn site_doc() -> SiteConfigDoc {
+        SiteConfigDoc {
+            v: V1,
+            site: site(),
+            config_version: 3,
+            time_zone: "Asia/Shanghai".into(),
+            charge_tariff: None,
+            discharge_tariff: None,
+            chargers: vec![ChargerGrant {
+                pile: "32010600019236".parse().unwrap(),
+                connectors: 2,
+                credential_sha256:
+                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
+            }],
+            cards: vec![CardGrant {
+                card: "00000000D14B0A54".parse().unwrap(),
+                account: AccountId::new("driver-1").unwrap(),
+                offline_limit: Money::from_cents(3_000),
+            }],
+            limits: SiteLimitsDoc {
+                offline_session_limit: Money::from_cents(10_000),
+                default_session_amount: Money::from_cents(5_000),
+                command_expiry_s: 60,
+                max_site_power: Some(Power::from_kw(250)),
+            },
+        }
+    }
+
+    #[test]
+    fn site_config_round_trips_and_validates() {
+        let doc = site_doc();
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["v"], 1);
+        assert_eq!(json["cards"][0]["card"], "00000000D14B0A54");
+        let back: SiteConfigDoc = serde_json::from_value(json).unwrap();
+        assert_eq!(back, doc);
+        assert_eq!(doc.validate(&site()), Ok(()));
+        assert!(doc.card(&"00000000D14B0A54".parse().unwrap()).is_some());
+        let other = SiteId::new("site-2").unwrap();
+        assert!(doc.validate(&other).unwrap_err().contains("site-2"));
+    }
+
+    #[test]
+    fn site_config_with_duplicates_or_bad_hashes_is_refused() {
+        let mut twice = site_doc();
+        twice.cards.push(twice.cards[0].clone());
+        assert!(twice.validate(&site()).unwrap_err().contains("twice"));
+        let mut upper = site_doc();
+        upper.chargers[0].credential_sha256 = upper.chargers[0].credential_sha256.to_uppercase();
+        assert!(upper.validate(&site()).unwrap_err().contains("SHA-256"));
+        let mut short = site_doc();
+        short.chargers[0].credential_sha256 = "abc".into();
+        assert!(short.validate(&site()).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the session's pricing and limits, and the V2G meter (0xC7). Replies, session endings and
 //! billing records are in `replies.rs`; card requests (0x31) in `commands.rs`.
 
+use voltline_protocol::domain::Money;
 use voltline_protocol::domain::{ConnectorNo, PileCode};
 use voltline_protocol::message::realtime::{
     ConnectorStatus as PileStatus, GunPlugged, RealTimeData,
@@ -23,7 +24,7 @@ use super::session::{Direction, Progress, Session, StopCause};
 use super::{ConnectorMachine, Context, Effect, Ignored, State, Step};
 
 /// The pile and connector a pile frame names (`None` for frames without a connector).
-fn target(m: &Message) -> Option<(PileCode, Option<ConnectorNo>)> {
+pub(crate) fn target(m: &Message) -> Option<(PileCode, Option<ConnectorNo>)> {
     Some(match m {
         Message::Heartbeat(f) => (f.pile_code, Some(f.connector)),
         Message::RealTimeData(f) => (f.pile_code, Some(f.connector)),
@@ -128,7 +129,7 @@ impl ConnectorMachine {
                 let record = RecordBody::Transaction(TransactionUp {
                     pile: self.id.pile,
                     authorisation: session.map_or(Authorisation::Pile, |s| s.authorisation.clone()),
-                    edge_cost: session.and_then(|s| s.cost),
+                    edge_cost: session.and_then(|s| self.final_cost(ctx, s, &r)),
                     record: *r,
                 });
                 self.on_record(ctx, serial, record, ack, step)
@@ -172,6 +173,32 @@ impl ConnectorMachine {
     }
 
     /// The session `serial` belongs to, if the state holds it.
+    /// The session's price with its record's final register as the last reading: the last
+    /// 0x13 came up to a report interval before the end. The reading is placed at the
+    /// record's end time (the pile's clock, read in its zone), clamped between the session's
+    /// last reading and now, so a record resent much later is not spread over the wait.
+    fn final_cost(
+        &self,
+        ctx: &Context<'_>,
+        s: &Session,
+        r: &voltline_protocol::message::transaction::TransactionRecord,
+    ) -> Option<voltline_protocol::domain::Money> {
+        let (Some(tariff), Direction::Charge) = (ctx.tariff, s.direction) else {
+            return s.cost;
+        };
+        let end = r
+            .end_time
+            .to_civil()
+            .and_then(|dt| self.config.pile_time_zone.to_timestamp(dt).ok())
+            .filter(|t| *t <= ctx.now)
+            .unwrap_or(ctx.now);
+        let mut meter = s.meter.clone();
+        if !meter.push(Some(tariff), MeterReading::new(end, r.total_energy)) {
+            return s.cost;
+        }
+        meter.cost(tariff).ok().or(s.cost)
+    }
+
     fn session_of(&self, serial: TransactionSerial) -> Option<&Session> {
         self.state.session().filter(|s| s.serial == serial)
     }
@@ -299,6 +326,9 @@ impl ConnectorMachine {
             amount: Some(rt.amount),
         })));
         if s.direction == Direction::Charge {
+            if rt.energy >= s.energy {
+                s.last_increment.1 = rt.energy - s.energy;
+            }
             s.energy = rt.energy;
             s.meter
                 .push(ctx.tariff, MeterReading::new(ctx.now, rt.energy));
@@ -374,7 +404,13 @@ impl ConnectorMachine {
         let mut alarm = None;
         if let (Some(tariff), Direction::Charge) = (ctx.tariff, s.direction) {
             match s.meter.cost(tariff) {
-                Ok(cost) => s.cost = Some(cost),
+                Ok(cost) => {
+                    let before = s.cost.unwrap_or(Money::ZERO);
+                    if cost >= before {
+                        s.last_increment.0 = cost - before;
+                    }
+                    s.cost = Some(cost);
+                }
                 Err(e) if !s.pricing_alarm_raised => {
                     s.pricing_alarm_raised = true;
                     alarm = Some(format!("session {} cannot be priced: {e}", s.serial));

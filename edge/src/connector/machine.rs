@@ -129,6 +129,15 @@ impl ConnectorMachine {
             Input::Command(env) => self.on_command(ctx, env),
             Input::CardDecision { card, decision } => self.on_card_decision(ctx, card, decision),
             Input::RecordDurable { serial } => self.on_record_durable(serial),
+            Input::RecordFailed { serial } => {
+                let was = self.in_flight.len();
+                self.in_flight.retain(|s| *s != serial);
+                if self.in_flight.len() == was {
+                    Step::ignore(Ignored::NotPending)
+                } else {
+                    Step::default()
+                }
+            }
             Input::PileConnected => {
                 self.last_seen = Some(ctx.now);
                 if matches!(self.state, State::Offline { .. }) {

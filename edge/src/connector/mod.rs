@@ -40,6 +40,7 @@ pub(crate) mod tests_support;
 #[cfg(test)]
 mod tests_table;
 
+pub(crate) use frames::target as frame_target;
 pub use machine::{ConnectorMachine, MachineConfig};
 pub use meter::SessionMeter;
 pub use session::{Direction, PendingStart, PendingStop, Progress, Session, StopCause};
@@ -113,6 +114,9 @@ pub enum Input {
     /// The record of `serial` (handed over in [`Effect::StoreThenAck`]) is on disk and its
     /// acknowledgement was sent.
     RecordDurable { serial: TransactionSerial },
+    /// The store could not make the record of `serial` durable (nothing was acknowledged):
+    /// forget that it is in flight, so the pile's resend is stored again.
+    RecordFailed { serial: TransactionSerial },
     /// The pile's link came up (login accepted).
     PileConnected,
     /// The pile's link went down.

@@ -93,6 +93,11 @@ pub struct Session {
     pub last_registers: Option<(Energy, Energy)>,
     /// The energy so far.
     pub energy: Energy,
+    /// What the last report interval added to the cost and to the energy: a limit the next
+    /// interval would pass stops the session one report early, so a held amount is not
+    /// overspent by a whole interval's energy.
+    #[serde(default)]
+    pub last_increment: (Money, Energy),
     /// The edge's price so far with the cached tariff, when it could price.
     pub cost: Option<Money>,
     /// Whether an alarm about unpriceable readings was already raised.
@@ -138,6 +143,7 @@ impl Session {
             progress: None,
             last_registers: None,
             energy: Energy::ZERO,
+            last_increment: (Money::ZERO, Energy::ZERO),
             cost: None,
             pricing_alarm_raised: false,
         }
@@ -151,15 +157,17 @@ impl Session {
         }
     }
 
-    /// Which limit, if any, the session has reached.
+    /// Which limit, if any, the session has reached, or would pass within the next report
+    /// interval at the pace of the last one.
     pub fn limit_reached(&self) -> Option<StopCause> {
+        let (cost_step, energy_step) = self.last_increment;
         if let (Some(max), Some(cost)) = (self.limit.amount, self.cost) {
-            if cost >= max {
+            if cost >= max || cost + cost_step > max {
                 return Some(StopCause::SpendingLimit);
             }
         }
         if let Some(max) = self.limit.energy {
-            if self.energy >= max {
+            if self.energy >= max || self.energy + energy_step > max {
                 return Some(StopCause::EnergyLimit);
             }
         }

@@ -43,6 +43,22 @@ fn resent_record_while_its_store_is_in_flight_yields_nothing() {
 }
 
 #[test]
+fn record_whose_store_failed_is_stored_again_when_resent() {
+    let mut m = charging_machine();
+    go(&mut m, t(10), record_frame(1));
+    let failed = go(&mut m, t(11), Input::RecordFailed { serial: serial(1) });
+    assert!(failed.effects.is_empty());
+    let again = go(&mut m, t(12), record_frame(1));
+    assert!(
+        matches!(again.effects[..], [Effect::StoreThenAck { .. }, ..]),
+        "the resend is stored again: {:?}",
+        again.effects
+    );
+    let unknown = go(&mut m, t(13), Input::RecordFailed { serial: serial(9) });
+    assert_eq!(unknown.ignored, Some(Ignored::NotPending));
+}
+
+#[test]
 fn transaction_ack_travels_only_inside_store_then_ack() {
     let mut m = charging_machine();
     let step = go(&mut m, t(10), record_frame(1));
@@ -181,6 +197,35 @@ fn spending_limit_sends_exactly_one_stop() {
 }
 
 #[test]
+fn spending_limit_stops_one_report_early_when_the_next_would_overspend() {
+    let tariff = two_period_tariff();
+    let limit = SessionLimit {
+        amount: Some(Money::from_yuan(dec!(6))),
+        energy: None,
+    };
+    let mut m = idle_machine();
+    let c = |s: i64| ctx(t(9 * 3600 + s), Some(&tariff));
+    m.step(&c(0), start_cmd("c-start", 1, limit));
+    m.step(&c(1), start_reply(1, true));
+    // Peak: 2.50 yuan/kWh, 1 kWh a minute: 2.50 then 5.00; the next minute would reach
+    // 7.50, past the 6-yuan limit, so the stop goes at 5.00.
+    let first = m.step(&c(60), charging(1, 1_000, 1));
+    assert_eq!(first.frames().filter(|f| f.frame_type() == 0x36).count(), 0);
+    let second = m.step(&c(120), charging(1, 2_000, 2));
+    assert_eq!(
+        second.frames().filter(|f| f.frame_type() == 0x36).count(),
+        1,
+        "cost {:?}",
+        m.state().session().unwrap().cost
+    );
+    assert_eq!(m.state().name(), "stopping");
+    assert_eq!(
+        m.state().session().unwrap().cost,
+        Some(Money::from_yuan(dec!(5)))
+    );
+}
+
+#[test]
 fn energy_limit_sends_a_stop() {
     let limit = SessionLimit {
         amount: None,
@@ -189,11 +234,38 @@ fn energy_limit_sends_a_stop() {
     let mut m = idle_machine();
     go(&mut m, t(2), start_cmd("c-start", 1, limit));
     go(&mut m, t(3), start_reply(1, true));
-    assert_eq!(go(&mut m, t(60), charging(1, 2_999, 1)).frames().count(), 0);
-    let step = go(&mut m, t(120), charging(1, 3_000, 2));
+    // 1 kWh a report: the next report would land exactly on the limit, not past it.
+    assert_eq!(go(&mut m, t(60), charging(1, 1_000, 1)).frames().count(), 0);
+    assert_eq!(
+        go(&mut m, t(120), charging(1, 2_000, 2)).frames().count(),
+        0
+    );
+    // Half a kWh, then the limit itself.
+    assert_eq!(
+        go(&mut m, t(150), charging(1, 2_500, 3)).frames().count(),
+        0
+    );
+    let step = go(&mut m, t(180), charging(1, 3_000, 4));
     assert_eq!(
         step.frames().map(|f| f.frame_type()).collect::<Vec<_>>(),
         vec![0x36]
+    );
+}
+
+#[test]
+fn energy_limit_the_next_report_would_pass_stops_early() {
+    let limit = SessionLimit {
+        amount: None,
+        energy: Some(Energy::from_wh(3_000)),
+    };
+    let mut m = idle_machine();
+    go(&mut m, t(2), start_cmd("c-start", 1, limit));
+    go(&mut m, t(3), start_reply(1, true));
+    let step = go(&mut m, t(60), charging(1, 2_000, 1));
+    assert_eq!(
+        step.frames().map(|f| f.frame_type()).collect::<Vec<_>>(),
+        vec![0x36],
+        "2 kWh now and 2 more by the next report would pass 3 kWh"
     );
 }
 

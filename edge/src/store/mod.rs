@@ -52,7 +52,9 @@
 //! 7. **Commands are stored before they are acknowledged, once.** [`Store::receive_command`]
 //!    flushes before it returns and answers `Duplicate` for a command id it already holds;
 //!    the inbox is bounded. (`command_delivered_twice_is_stored_once`, `inbox_is_bounded`)
-//! 8. **Config only moves forward.** A site config with a version not above the cached one is
+//! 8. **Only durable records leave.** [`Store::durable_head`] is the last sequence a flush
+//!    covered; the uplink sends nothing above it. (`durable_head_moves_only_after_a_flush`)
+//! 9. **Config only moves forward.** A site config with a version not above the cached one is
 //!    ignored. (`older_config_is_ignored_and_config_survives_reopen`)
 //!
 //! sled's own files are larger than the counted bytes (log structure, page headers, space not
@@ -72,9 +74,12 @@ mod thin;
 #[cfg(test)]
 mod tests_bounds;
 #[cfg(test)]
-mod tests_outbox;
+pub(crate) mod tests_outbox;
 
-pub use config::{CardAuthorisation, SiteConfig, SiteLimits, MAX_CARDS};
+pub use config::{
+    CardAuthorisation, SessionDefaults, SiteCharger, SiteConfig, SiteLimits,
+    DEFAULT_COMMAND_EXPIRY_S, DEFAULT_TIME_ZONE, MAX_CARDS, MAX_CHARGERS,
+};
 pub use error::StoreError;
 pub use group_commit::{GroupCommitConfig, GroupCommitter, Ticket};
 pub use inbox::{CommandStatus, InboxEntry, Received};
@@ -164,6 +169,8 @@ struct Inner {
     inbox_len: AtomicUsize,
     site: RwLock<Option<Arc<SiteConfig>>>,
     dropped_telemetry: AtomicU64,
+    /// The highest sequence known to be on disk (see [`Store::durable_head`]).
+    durable: tokio::sync::watch::Sender<u64>,
 }
 
 /// The store. Cheap to clone: clones share one database.
@@ -208,6 +215,8 @@ impl Store {
             inbox_len: AtomicUsize::new(0),
             site: RwLock::new(None),
             dropped_telemetry: AtomicU64::new(0),
+            // Everything a reopened store holds reached the disk.
+            durable: tokio::sync::watch::channel(ledger.head).0,
         };
         inner.inbox_len.store(inner.inbox.len(), Ordering::Relaxed);
         let store = Store {
@@ -221,16 +230,44 @@ impl Store {
         Ok(store)
     }
 
-    /// Flushes everything written so far to disk (fsync).
+    /// Flushes everything written so far to disk (fsync), then moves the durable mark.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        let head = self.ledger().head;
         self.inner.db.flush_async().await?;
+        self.mark_durable(head);
         Ok(())
     }
 
     /// Flushes from synchronous code.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let head = self.ledger().head;
         self.inner.db.flush()?;
+        self.mark_durable(head);
         Ok(())
+    }
+
+    /// The highest sequence known to be on disk: every record up to it survives a crash.
+    /// Only these may leave the edge — a record the cloud committed but the edge lost could
+    /// have its sequence reused by another record after a crash, and the cloud would take
+    /// that one for a duplicate. (`durable_head_moves_only_after_a_flush`)
+    pub fn durable_head(&self) -> u64 {
+        *self.inner.durable.borrow()
+    }
+
+    /// A receiver that sees the durable mark move (the uplink waits on it).
+    pub fn watch_durable(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.durable.subscribe()
+    }
+
+    fn mark_durable(&self, head: u64) {
+        self.inner.durable.send_if_modified(|d| {
+            if head > *d {
+                *d = head;
+                true
+            } else {
+                false
+            }
+        });
     }
 
     /// The outbox ledger.

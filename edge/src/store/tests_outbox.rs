@@ -469,3 +469,35 @@ async fn active_sessions_survive_reopen() {
     store.clear_session(id()).unwrap();
     assert!(store.sessions().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn durable_head_moves_only_after_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), test_config());
+    let mut watch = store.watch_durable();
+    assert_eq!(store.durable_head(), 0);
+    store
+        .write_batch(vec![meter(1, 0, 0), meter(1, 1, 10)])
+        .unwrap();
+    assert_eq!(store.ledger().head, 2);
+    assert_eq!(store.durable_head(), 0, "written but not flushed");
+    store.flush().await.unwrap();
+    assert_eq!(store.durable_head(), 2);
+    assert!(watch.has_changed().unwrap());
+    watch.borrow_and_update();
+    store.append_batch(vec![meter(1, 2, 20)]).await.unwrap();
+    assert_eq!(store.durable_head(), 3);
+    // A flush with nothing new does not move the mark (nor wake the watcher).
+    store.flush().await.unwrap();
+    assert!(watch.has_changed().unwrap());
+    watch.borrow_and_update();
+    store.flush().await.unwrap();
+    assert!(!watch.has_changed().unwrap());
+    drop(store);
+    let reopened = open(dir.path(), test_config());
+    assert_eq!(
+        reopened.durable_head(),
+        3,
+        "a reopened store's records are on disk"
+    );
+}
