@@ -41,6 +41,34 @@ pub enum CliCommand {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Daily settlement bills: issue due days, re-run or check a day against the ledger.
+    #[command(subcommand)]
+    Bills(BillsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillsCommand {
+    /// Recompute one operator's issued bill from the ledger and report every difference;
+    /// exits non-zero when anything differs.
+    ///
+    /// Example: voltline-cloud bills check --operator op-1 --day 2026-10-25
+    Check {
+        #[arg(long)]
+        operator: String,
+        /// The operator's local day, YYYY-MM-DD.
+        #[arg(long)]
+        day: String,
+    },
+    /// Re-run one issued day without changing it: reports whether it reproduces; exits
+    /// non-zero when it does not.
+    Rerun {
+        #[arg(long)]
+        operator: String,
+        #[arg(long)]
+        day: String,
+    },
+    /// Issue every due bill now (one pass of the scheduled job, under its lease).
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +109,7 @@ pub async fn run_cli(args: Vec<String>) -> anyhow::Result<()> {
             println!("database schema is up to date");
             Ok(())
         }
+        CliCommand::Bills(cmd) => bills(config, cmd).await,
         CliCommand::Token(TokenCommand::Create {
             role,
             subject,
@@ -105,6 +134,68 @@ pub async fn run_cli(args: Vec<String>) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn bills(config: CloudConfig, cmd: BillsCommand) -> anyhow::Result<()> {
+    let parse = |operator: &str, day: &str| -> anyhow::Result<_> {
+        let op: voltline_protocol::domain::OperatorId = operator
+            .parse()
+            .with_context(|| format!("'{operator}' is not an operator id"))?;
+        let day: jiff::civil::Date = day
+            .parse()
+            .with_context(|| format!("'{day}' is not a day; write YYYY-MM-DD"))?;
+        Ok((op, day))
+    };
+    let store = crate::server::open_store(&config).await?;
+    let outcome = match cmd {
+        BillsCommand::Check { operator, day } => {
+            let (op, day) = parse(&operator, &day)?;
+            let r = crate::bills::check_day(&store, &op, day).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            if r.is_clean() {
+                eprintln!("bill {} matches the ledger: {} sessions, gross {}, platform fees {}, operator payable {}", r.bill_id, r.bill.sessions, r.bill.gross, r.bill.platform_fees, r.bill.operator_payable);
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("bill {} differs from the ledger in {} ways (listed above); do not pay it out before the difference is explained", r.bill_id, r.differences.len()))
+            }
+        }
+        BillsCommand::Rerun { operator, day } => {
+            let (op, day) = parse(&operator, &day)?;
+            let r = crate::bills::job::rerun(&store, &op, day).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            if r.reproduced {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "bill {} does not reproduce (differences above); the issued bill is unchanged",
+                    r.bill_id
+                ))
+            }
+        }
+        BillsCommand::Run => {
+            let holder = format!("voltline-cloud-cli-{}", uuid::Uuid::new_v4());
+            let job = crate::bills::BillJob::new(store.clone(), config.bills.clone(), &holder);
+            let r = job.run_pass(Timestamp::now()).await?;
+            match r.token {
+                None => println!(
+                    "another instance holds the bill lease ({}); nothing done",
+                    r.held_by.unwrap_or_default()
+                ),
+                Some(_) => {
+                    for (op, day, id) in &r.issued {
+                        println!("issued {id} ({op}, {day})");
+                    }
+                    for (op, e) in &r.failures {
+                        eprintln!("operator {op}: {e}");
+                    }
+                    println!("{} bills issued", r.issued.len());
+                }
+            }
+            Ok(())
+        }
+    };
+    store.close().await;
+    outcome
 }
 
 async fn serve(config: CloudConfig) -> anyhow::Result<()> {

@@ -40,6 +40,26 @@ pub struct CloudConfig {
     pub http: HttpConfig,
     pub mqtt: MqttConfig,
     pub sessions: SessionConfig,
+    pub settlement: SettlementConfig,
+    /// The daily bill job ([`crate::bills::BillJob`]).
+    pub bills: crate::bills::BillJobConfig,
+    /// Webhook delivery ([`crate::webhooks::WebhookDispatcher`]).
+    pub webhooks: crate::webhooks::WebhookConfig,
+}
+
+/// The settlement loop ([`crate::money::Settler`] over the SQL ledger).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettlementConfig {
+    /// Settle stored transaction records in the background (`false`: something else calls
+    /// `Settler::settle_pending`).
+    pub enabled: bool,
+    /// How often unsettled records are looked for.
+    pub interval_ms: u64,
+    /// Most records settled per pass.
+    pub batch: usize,
+    /// The platform's share of the service fee, in percent (0..=100).
+    pub platform_fee_percent: Decimal,
 }
 
 /// The HTTP API.
@@ -102,6 +122,12 @@ pub struct SessionConfig {
     pub dispatch_interval_ms: u64,
     /// Wait before publishing a still-queued command again.
     pub redeliver_after_ms: u64,
+    /// Yuan any session an edge starts on its own (a card at the pile, cloud unreachable)
+    /// may cost, whatever the card's own limit: sent to edges in the site configuration.
+    pub offline_session_limit_yuan: Decimal,
+    /// Yuan a newly registered card may spend per offline session when the registration
+    /// names no limit.
+    pub card_offline_limit_yuan: Decimal,
 }
 
 impl Default for CloudConfig {
@@ -112,6 +138,20 @@ impl Default for CloudConfig {
             http: HttpConfig::default(),
             mqtt: MqttConfig::default(),
             sessions: SessionConfig::default(),
+            settlement: SettlementConfig::default(),
+            bills: crate::bills::BillJobConfig::default(),
+            webhooks: crate::webhooks::WebhookConfig::default(),
+        }
+    }
+}
+
+impl Default for SettlementConfig {
+    fn default() -> Self {
+        SettlementConfig {
+            enabled: true,
+            interval_ms: 1_000,
+            batch: 1_000,
+            platform_fee_percent: Decimal::new(10, 0),
         }
     }
 }
@@ -151,6 +191,8 @@ impl Default for SessionConfig {
             command_expiry_s: 60,
             dispatch_interval_ms: 200,
             redeliver_after_ms: 5_000,
+            offline_session_limit_yuan: Decimal::new(100, 0),
+            card_offline_limit_yuan: Decimal::new(50, 0),
         }
     }
 }
@@ -216,6 +258,23 @@ impl CloudConfig {
                 "sessions.default_hold_yuan must be above 0 and minimum_hold_yuan at least 0"
                     .into(),
             );
+        }
+        if s.offline_session_limit_yuan < Decimal::ZERO || s.card_offline_limit_yuan < Decimal::ZERO
+        {
+            return Err(
+                "sessions.offline_session_limit_yuan and card_offline_limit_yuan must be at least 0"
+                    .into(),
+            );
+        }
+        let st = &self.settlement;
+        if st.interval_ms < 10 || st.interval_ms > 3_600_000 || st.batch == 0 {
+            return Err(
+                "settlement.interval_ms must be 10..=3600000 and settlement.batch above 0".into(),
+            );
+        }
+        if st.platform_fee_percent < Decimal::ZERO || st.platform_fee_percent > Decimal::ONE_HUNDRED
+        {
+            return Err("settlement.platform_fee_percent must be 0..=100".into());
         }
         if self.http.rate_limit_per_s == 0 || self.http.max_body_bytes < 1024 {
             return Err(
@@ -293,6 +352,16 @@ mod tests {
         assert_eq!(c.http.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(c.sessions.command_expiry_s, 5);
         assert_eq!(c.mqtt.mode, MqttMode::External);
+    }
+
+    #[test]
+    fn the_example_file_lists_valid_keys_with_the_default_values() {
+        let text = include_str!("../../deploy/cloud.example.toml");
+        let c = CloudConfig::from_parts(text, "cloud.example.toml", env(&[])).unwrap();
+        assert_eq!(c.sessions, SessionConfig::default());
+        assert_eq!(c.settlement, SettlementConfig::default());
+        assert_eq!(c.bills, crate::bills::BillJobConfig::default());
+        assert_eq!(c.webhooks, crate::webhooks::WebhookConfig::default());
     }
 
     #[test]

@@ -14,6 +14,8 @@ use futures::future::BoxFuture;
 use jiff::Timestamp;
 use voltline_protocol::domain::{AccountId, Money, OrderId};
 
+use crate::store::{CommandRecord, NewCommand, NewOrder, Order, Store, StoreError};
+
 /// Funds to reserve for a session that is starting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldRequest {
@@ -100,6 +102,79 @@ pub trait Funds: Send + Sync + 'static {
         after: u64,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<StatementLine>, FundsError>>;
+
+    /// Starts a session: holds the funds, then stores the order and its start command (their
+    /// amount limit set to the hold, the order's `hold_id` to the hold's id). On success the
+    /// hold is placed and the command durably queued; on failure neither stays behind.
+    ///
+    /// This default takes two steps (the hold, then [`Store::create_order`], voiding the hold
+    /// if the order cannot be stored). The SQL ledger overrides it with one database
+    /// transaction shared by many concurrent starts (see [`crate::money::writer`]).
+    fn start_session<'a>(
+        &'a self,
+        store: &'a Store,
+        req: StartRequest,
+    ) -> BoxFuture<'a, Result<Started, StartFailure>> {
+        Box::pin(async move {
+            let order_id = req.hold.order.clone();
+            let hold = self.place_hold(req.hold).await?;
+            let (mut order, mut start) = (req.order, req.start);
+            order.hold_id = Some(hold.hold_id.clone());
+            limit_to_hold(&mut order, &mut start, hold.amount);
+            match store.create_order(&order, &start).await {
+                Ok((order, command)) => Ok(Started {
+                    hold,
+                    order,
+                    command,
+                }),
+                Err(e) => {
+                    if let Err(void) = self.void_hold(&order_id, &hold.hold_id).await {
+                        tracing::warn!(order = %order_id, error = %void, "could not void the hold of an order that was not stored; the sweeper voids it after its expiry");
+                    }
+                    Err(StartFailure::Store(e))
+                }
+            }
+        })
+    }
+}
+
+/// A session start: the hold to place and the order and start command to store with it.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub hold: HoldRequest,
+    /// Its `hold_id` and amount limit are set from the hold.
+    pub order: NewOrder,
+    /// Its amount limit is set from the hold.
+    pub start: NewCommand,
+}
+
+/// A started session: the hold placed, the order and start command stored.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub hold: HoldGranted,
+    pub order: Order,
+    pub command: CommandRecord,
+}
+
+/// Why a session did not start (nothing stays behind).
+#[derive(Debug, thiserror::Error)]
+pub enum StartFailure {
+    #[error(transparent)]
+    Funds(#[from] FundsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The order was refused (HTTP 409 when `conflict`, else 422): a repeated idempotency
+    /// key, a charger gone or elsewhere.
+    #[error("{reason}")]
+    Refused { conflict: bool, reason: String },
+}
+
+/// Sets the session's amount limit (on the order and in its start command) to the hold.
+pub fn limit_to_hold(order: &mut NewOrder, start: &mut NewCommand, held: Money) {
+    order.limit.amount = Some(held);
+    if let voltline_protocol::sync::Command::StartCharging { limit, .. } = &mut start.command {
+        limit.amount = Some(held);
+    }
 }
 
 /// A top-up or refund through a payment provider.

@@ -12,6 +12,10 @@
 //! | `voltline_commands_total` | counter | `state` — commands entering each state |
 //! | `voltline_commands_published_total` | counter | — |
 //! | `voltline_holds_voided_total` | counter | — |
+//! | `voltline_holds_expired_total` | counter | — expired holds of never-started sessions voided by the sweeper |
+//! | `voltline_settlements_total` | counter | `outcome` (settled, replayed, failed) — transaction records through the settlement loop |
+//! | `voltline_settlement_price_db_reads_total` | counter | — prices read from the database while settling (a tariff-cache miss); stays 0 |
+//! | `voltline_settlement_backlog` | gauge | — unsettled records seen by the last settlement pass (capped by its batch) |
 //! | `voltline_http_request_duration_seconds` | histogram | `method`, `route`, `status` |
 
 use std::sync::OnceLock;
@@ -76,6 +80,30 @@ impl Metrics {
 
     pub fn hold_voided(&self) {
         metrics::counter!("voltline_holds_voided_total").increment(1);
+    }
+
+    pub fn holds_expired(&self, voided: usize) {
+        metrics::counter!("voltline_holds_expired_total").increment(voided as u64);
+    }
+
+    /// One settlement pass: its outcomes and how many unsettled records it picked up.
+    pub fn settlement_pass(&self, settled: usize, replayed: usize, failed: usize, picked: usize) {
+        for (outcome, n) in [
+            ("settled", settled),
+            ("replayed", replayed),
+            ("failed", failed),
+        ] {
+            metrics::counter!("voltline_settlements_total", "outcome" => outcome)
+                .increment(n as u64);
+        }
+        metrics::gauge!("voltline_settlement_backlog").set(picked as f64);
+    }
+
+    /// Registers the settlement counters at 0, so `/metrics` shows them before the first pass.
+    pub fn settlement_registered(&self) {
+        self.settlement_pass(0, 0, 0, 0);
+        metrics::counter!(crate::money::tariffs::PRICE_DB_READS_METRIC).increment(0);
+        self.holds_expired(0);
     }
 
     pub fn http(&self, method: &str, route: &str, status: u16, seconds: f64) {

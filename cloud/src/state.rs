@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::Notify;
-use voltline_protocol::domain::{AccountId, OperatorId, SiteId};
+use voltline_protocol::domain::{AccountId, OperatorId, PileCode, SiteId};
 use voltline_protocol::sync::{ConfigNotice, V1};
 
 use crate::api::error::{ApiError, ApiResult};
@@ -20,11 +20,17 @@ use crate::domain::{can, Action, Actor, Resource};
 use crate::funds::Funds;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use crate::store::{CommandRecord, Order};
+use crate::store::{Account, Charger, CommandRecord, Order};
 use crate::Store;
 
 /// Sites cached for their operator (a site never changes operator).
 const OWNER_CACHE_CAPACITY: u64 = 100_000;
+
+/// Chargers and accounts cached for session starts. Neither changes once registered (no
+/// update route); a charger can be deleted, which the start's own transaction catches, so an
+/// entry lives at most [`LOOKUP_TTL`] and the hot path reads neither from the database.
+const LOOKUP_CACHE_CAPACITY: u64 = 100_000;
+const LOOKUP_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Config notices buffered for the MQTT publisher.
 const CONFIG_NOTICE_BUFFER: usize = 1_024;
@@ -54,6 +60,8 @@ pub struct AppState {
     /// Configuration-changed notices for the MQTT side to publish to edges.
     pub config_notices: tokio::sync::broadcast::Sender<ConfigNotice>,
     owners: moka::future::Cache<SiteId, OperatorId>,
+    chargers: moka::future::Cache<PileCode, Charger>,
+    accounts: moka::future::Cache<AccountId, Account>,
     serial_counter: Arc<AtomicU32>,
 }
 
@@ -74,6 +82,14 @@ impl AppState {
             wallet_opener: None,
             config_notices: tokio::sync::broadcast::channel(CONFIG_NOTICE_BUFFER).0,
             owners: moka::future::Cache::new(OWNER_CACHE_CAPACITY),
+            chargers: moka::future::Cache::builder()
+                .max_capacity(LOOKUP_CACHE_CAPACITY)
+                .time_to_live(LOOKUP_TTL)
+                .build(),
+            accounts: moka::future::Cache::builder()
+                .max_capacity(LOOKUP_CACHE_CAPACITY)
+                .time_to_live(LOOKUP_TTL)
+                .build(),
             serial_counter: Arc::new(AtomicU32::new(0)),
         }
     }
@@ -86,6 +102,31 @@ impl AppState {
         let op = self.store.get_site(site).await?.operator;
         self.owners.insert(site.clone(), op.clone()).await;
         Ok(op)
+    }
+
+    /// A charger, from memory when seen within [`LOOKUP_TTL`] (404 if unknown).
+    pub async fn charger(&self, pile: &PileCode) -> ApiResult<Charger> {
+        if let Some(c) = self.chargers.get(pile).await {
+            return Ok(c);
+        }
+        let c = self.store.get_charger(pile).await?;
+        self.chargers.insert(*pile, c.clone()).await;
+        Ok(c)
+    }
+
+    /// An account, from memory when seen within [`LOOKUP_TTL`] (404 if unknown).
+    pub async fn account(&self, id: &AccountId) -> ApiResult<Account> {
+        if let Some(a) = self.accounts.get(id).await {
+            return Ok(a);
+        }
+        let a = self.store.get_account(id).await?;
+        self.accounts.insert(id.clone(), a.clone()).await;
+        Ok(a)
+    }
+
+    /// Forgets a cached charger (after deleting it).
+    pub async fn forget_charger(&self, pile: &PileCode) {
+        self.chargers.invalidate(pile).await;
     }
 
     /// 403 unless `actor` may do `action` on `resource`.

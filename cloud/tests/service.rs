@@ -4,6 +4,7 @@
 //! Servers listen on 127.0.0.1:0; every wait is bounded.
 
 mod service {
+    mod bills;
     mod edge;
     pub mod harness;
     mod matrix;

@@ -3,6 +3,8 @@
 //! The cases live in `store_conformance/`, one file per area; migrations and restart
 //! durability are here.
 
+#[path = "store_conformance/cards.rs"]
+mod cards;
 mod common;
 #[path = "store_conformance/ingest.rs"]
 mod ingest;
@@ -30,6 +32,7 @@ use voltline_protocol::sync::{
 use voltline_protocol::tariff::{ScheduleEntry, Tariff, TariffPeriod, TariffVersion, TimeOfDay};
 use voltline_protocol::Money;
 
+use cards::*;
 use common::*;
 use ingest::*;
 use orders::*;
@@ -47,6 +50,9 @@ on_both_backends!(
     transactions_are_stored_once_per_pile_and_serial,
     command_results_apply_to_commands_and_orders,
     pending_commands_and_acks_survive_a_restart,
+    cards_belong_to_one_account_and_move_the_operator_sites,
+    charger_grants_carry_the_credential_hash_and_power_limits_move_the_version,
+    reports_summarise_ingest_and_transactions,
 );
 
 async fn migrations_are_idempotent(ctx: &Ctx) {

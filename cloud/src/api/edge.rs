@@ -7,20 +7,17 @@
 
 use axum::extract::State;
 use jiff::Timestamp;
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use voltline_protocol::domain::{AccountId, SiteId};
-use voltline_protocol::sync::{Ack, RecordBatch, MAX_HTTP_BATCH_RECORDS, V1};
-use voltline_protocol::tariff::Tariff;
+use voltline_protocol::domain::{Money, SiteId};
+use voltline_protocol::sync::{
+    Ack, CardGrant, RecordBatch, SiteConfigDoc, SiteLimitsDoc, MAX_HTTP_BATCH_RECORDS,
+    MAX_SITE_CARDS, MAX_SITE_CHARGERS, V1,
+};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Json, Path};
 use crate::domain::{Action, OrderKind, Resource};
 use crate::state::AppState;
 use crate::sync::{apply_batch, BatchRejected};
-
-/// Most accounts listed in one site configuration.
-const MAX_AUTHORISED_ACCOUNTS: usize = 100_000;
 
 /// `POST /v1/edges/{site}/records`: commits the batch, answers the cumulative ack.
 pub async fn post_records(
@@ -38,39 +35,15 @@ pub async fn post_records(
     }
 }
 
-/// What an edge caches to run offline.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EdgeConfig {
-    pub v: V1,
-    pub site: SiteId,
-    /// Bumped by the cloud whenever anything below changes.
-    pub config_version: u64,
-    pub time_zone: String,
-    /// The charge tariff in force now, if one is assigned.
-    pub charge_tariff: Option<Tariff>,
-    /// The discharge (feed-in) tariff in force now, if one is assigned.
-    pub discharge_tariff: Option<Tariff>,
-    /// Accounts the edge may start sessions for while offline: every account the site's
-    /// operator scopes.
-    pub authorised_accounts: Vec<AccountId>,
-    pub limits: EdgeLimits,
-}
-
-/// Limits the edge applies to sessions it starts on its own (offline).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EdgeLimits {
-    /// Yuan an offline session may spend.
-    pub default_session_amount_yuan: Decimal,
-    /// Seconds a command stays valid.
-    pub command_expiry_s: u64,
-}
-
-/// `GET /v1/edges/{site}/config`.
+/// `GET /v1/edges/{site}/config`: the site's [`SiteConfigDoc`] — its chargers with their
+/// credential hashes, the cards of every account the site's operator scopes, the charge and
+/// discharge tariffs in force now, its time zone and limits. `config_version` is the site's
+/// (bumped by every change to any of these in the store).
 pub async fn get_config(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(site): Path<SiteId>,
-) -> ApiResult<Json<EdgeConfig>> {
+) -> ApiResult<Json<SiteConfigDoc>> {
     state.authorize(&actor, Action::Read, &Resource::SiteSync(site.clone()))?;
     let record = state.store.get_site(&site).await?;
     let now = Timestamp::now();
@@ -82,19 +55,41 @@ pub async fn get_config(
         .store
         .tariff_for_site(&site, OrderKind::Discharge, now)
         .await?;
-    let mut accounts = state.store.list_accounts(&record.operator).await?;
-    accounts.truncate(MAX_AUTHORISED_ACCOUNTS);
-    Ok(Json(EdgeConfig {
+    let mut chargers = state
+        .store
+        .charger_grants(&site, MAX_SITE_CHARGERS + 1)
+        .await?;
+    let mut cards = state.store.site_cards(&site, MAX_SITE_CARDS + 1).await?;
+    if chargers.len() > MAX_SITE_CHARGERS || cards.len() > MAX_SITE_CARDS {
+        tracing::warn!(%site, max_chargers = MAX_SITE_CHARGERS, max_cards = MAX_SITE_CARDS,
+            "the site has more chargers or cards than one configuration carries; the edge gets the first ones by number: split the site or its operator's cards");
+        chargers.truncate(MAX_SITE_CHARGERS);
+        cards.truncate(MAX_SITE_CARDS);
+    }
+    let max_site_power = state.store.site_power_limit(&site).await?;
+    let sessions = &state.config.sessions;
+    let doc = SiteConfigDoc {
         v: V1,
         site,
         config_version: record.config_version,
         time_zone: record.time_zone,
         charge_tariff: charge.map(|t| t.tariff),
         discharge_tariff: discharge.map(|t| t.tariff),
-        authorised_accounts: accounts.into_iter().map(|a| a.id).collect(),
-        limits: EdgeLimits {
-            default_session_amount_yuan: state.config.sessions.default_hold_yuan,
-            command_expiry_s: state.config.sessions.command_expiry_s,
+        chargers,
+        cards: cards
+            .into_iter()
+            .map(|c| CardGrant {
+                card: c.card,
+                account: c.account,
+                offline_limit: c.offline_limit,
+            })
+            .collect(),
+        limits: SiteLimitsDoc {
+            offline_session_limit: Money::from_yuan(sessions.offline_session_limit_yuan),
+            default_session_amount: Money::from_yuan(sessions.default_hold_yuan),
+            command_expiry_s: sessions.command_expiry_s,
+            max_site_power,
         },
-    }))
+    };
+    Ok(Json(doc))
 }

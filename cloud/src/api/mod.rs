@@ -17,13 +17,14 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub mod accounts;
+pub mod cards;
 pub mod edge;
 pub mod error;
 pub mod events;
@@ -168,6 +169,24 @@ pub fn routes() -> Vec<Route> {
         ),
         route(
             M::POST,
+            "/v1/accounts/{id}/cards",
+            "Register a card (physical card number, offline limit) for an account",
+            post(cards::create),
+        ),
+        route(
+            M::GET,
+            "/v1/accounts/{id}/cards",
+            "List an account's cards",
+            get(cards::list),
+        ),
+        route(
+            M::DELETE,
+            "/v1/accounts/{id}/cards/{card}",
+            "Remove a card from an account",
+            delete(cards::delete),
+        ),
+        route(
+            M::POST,
             "/v1/tariffs",
             "Store a new version of an operator's tariff",
             post(registry::create_tariff),
@@ -205,7 +224,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::GET,
             "/v1/edges/{site}/config",
-            "Edge: the site's tariff, authorisation list and limits",
+            "Edge: the site's configuration (SiteConfigDoc): chargers, cards, tariffs, limits",
             get(edge::get_config),
         ),
         route(
@@ -213,6 +232,42 @@ pub fn routes() -> Vec<Route> {
             "/v1/events",
             "WebSocket of the order and command changes the caller may see",
             get(events::events),
+        ),
+        route(
+            M::GET,
+            "/v1/bills",
+            "List daily settlement bills (?operator=&from=&to=&limit=): an operator's own, or all for admins",
+            get(crate::bills::http::list),
+        ),
+        route(
+            M::GET,
+            "/v1/bills/{id}",
+            "Read a daily bill as JSON, or as CSV with ?format=csv or an id ending in .csv",
+            get(crate::bills::http::get),
+        ),
+        route(
+            M::POST,
+            "/v1/operators/{id}/sharing-rules",
+            "Store a new version of an operator's (or one of its sites') revenue-sharing rule; admin only",
+            post(crate::bills::http::create_rule),
+        ),
+        route(
+            M::GET,
+            "/v1/operators/{id}/sharing-rules",
+            "List an operator's revenue-sharing rule versions",
+            get(crate::bills::http::list_rules),
+        ),
+        route(
+            M::PUT,
+            "/v1/operators/{id}/billing",
+            "Set the time zone an operator's days are cut in and its first billed day; admin only",
+            put(crate::bills::http::put_billing),
+        ),
+        route(
+            M::PUT,
+            "/v1/operators/{id}/webhook",
+            "Set the operator's webhook endpoint (URL and HMAC signing secret) for bill and payout events",
+            put(crate::bills::http::put_webhook),
         ),
     ]
 }

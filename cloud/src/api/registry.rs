@@ -144,6 +144,10 @@ pub async fn create_charger(
             connectors: body.connectors,
         })
         .await?;
+    // The store bumped the site's configuration version with the charger: tell its edge.
+    if let Ok(site) = state.store.get_site(&charger.site).await {
+        state.config_changed(&site.id, site.config_version);
+    }
     Ok((
         StatusCode::CREATED,
         Json(ChargerView::new(&charger, Some(secret.expose().to_owned()))),

@@ -1,5 +1,6 @@
 //! Sessions (orders) and commands: start, stop, poll. Never waits on hardware: a start places
-//! the hold, stores the order and its start command in one transaction, wakes the dispatcher
+//! the hold, stores the order and its start command in one transaction (with the SQL ledger,
+//! one transaction shared by the concurrent starts of a writer batch), wakes the dispatcher
 //! and answers 202; the edge's answer arrives later as a record and changes the command.
 
 use axum::extract::State;
@@ -18,7 +19,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Json, Path};
 use super::views::{CommandView, OrderView};
 use crate::domain::{Action, OrderEvent, OrderKind, OrderState, PaymentMethod, Resource};
-use crate::funds::HoldRequest;
+use crate::funds::{HoldRequest, StartFailure, StartRequest};
 use crate::state::AppState;
 use crate::store::{new_command_id, new_order_id, NewCommand, NewOrder};
 
@@ -58,9 +59,9 @@ pub async fn start(
     Caller(actor): Caller,
     Json(req): Json<StartSession>,
 ) -> ApiResult<impl IntoResponse> {
-    let charger = state.store.get_charger(&req.charger).await?;
+    let charger = state.charger(&req.charger).await?;
     let operator = state.site_operator(&charger.site).await?;
-    let account = state.store.get_account(&req.account).await?;
+    let account = state.account(&req.account).await?;
     state.authorize(
         &actor,
         Action::Create,
@@ -98,18 +99,10 @@ pub async fn start(
     }
     let now = Timestamp::now();
     let order_id = new_order_id();
-    let hold = state
-        .funds
-        .place_hold(HoldRequest {
-            order: order_id.clone(),
-            account: account.id.clone(),
-            requested: req.amount,
-            expires_at: now + HOLD_LIFETIME,
-        })
-        .await?;
     let serial = serial_for(&state, req.charger, req.connector, now)?;
+    // The amount limit is set to the hold when it is placed.
     let limit = SessionLimit {
-        amount: Some(hold.amount),
+        amount: req.amount,
         energy,
     };
     let order = NewOrder {
@@ -121,7 +114,7 @@ pub async fn start(
         kind: OrderKind::Charge,
         payment_method: req.payment_method,
         limit,
-        hold_id: Some(hold.hold_id.clone()),
+        hold_id: None,
         transaction_serial: Some(serial),
         idempotency_key: req.idempotency_key,
     };
@@ -139,15 +132,33 @@ pub async fn start(
         },
         expires_at: now + command_expiry(&state),
     };
-    let (order, command) = match state.store.create_order(&order, &command).await {
-        Ok(done) => done,
-        Err(e) => {
-            if let Err(void) = state.funds.void_hold(&order_id, &hold.hold_id).await {
-                tracing::warn!(order = %order_id, error = %void, "could not void the hold of an order that was not stored; it lapses at its expiry");
-            }
-            return Err(e.into());
-        }
+    let hold = HoldRequest {
+        order: order_id,
+        account: account.id.clone(),
+        requested: req.amount,
+        expires_at: now + HOLD_LIFETIME,
     };
+    let started = state
+        .funds
+        .start_session(
+            &state.store,
+            StartRequest {
+                hold,
+                order,
+                start: command,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            StartFailure::Funds(e) => ApiError::from(e),
+            StartFailure::Store(e) => ApiError::from(e),
+            StartFailure::Refused {
+                conflict: true,
+                reason,
+            } => ApiError::new(StatusCode::CONFLICT, "conflict", reason),
+            StartFailure::Refused { reason, .. } => ApiError::unprocessable(reason),
+        })?;
+    let (order, command) = (started.order, started.command);
     state.dispatch_now.notify_one();
     state.order_changed(&order).await;
     state

@@ -7,7 +7,7 @@
 //! | actor | may |
 //! |---|---|
 //! | admin | everything |
-//! | operator | read its own operator record; manage its own sites, chargers, tariffs and the accounts it scopes; read and stop orders at its sites; read their commands |
+//! | operator | read its own operator record; manage its own sites, chargers, tariffs and the accounts it scopes; read and stop orders at its sites; read their commands; read its own bills and sharing rules; read and set its own webhook endpoint |
 //! | driver | read and update its own account; create, read and stop its own sessions (orders); read the commands of its own orders |
 //! | edge | read and sync its own site's sync routes (records up, config and commands down) |
 //!
@@ -168,6 +168,12 @@ pub enum Resource {
         account: Option<AccountId>,
         operator: OperatorId,
     },
+    /// A daily settlement bill of `operator`.
+    Bill { operator: OperatorId },
+    /// A revenue-sharing rule of `operator` (created by admins only).
+    SharingRule { operator: OperatorId },
+    /// The webhook endpoint of `operator`.
+    Webhook { operator: OperatorId },
     /// A site's sync routes.
     SiteSync(SiteId),
     /// Bearer tokens (issuing, revoking).
@@ -191,6 +197,10 @@ pub fn can(actor: &Actor, action: Action, resource: &Resource) -> bool {
             }
             R::Order { operator, .. } => operator == me && matches!(action, A::Read | A::Update),
             R::Command { operator, .. } => operator == me && action == A::Read,
+            R::Bill { operator } | R::SharingRule { operator } => {
+                operator == me && action == A::Read
+            }
+            R::Webhook { operator } => operator == me && matches!(action, A::Read | A::Update),
             R::SiteSync(_) | R::Token => false,
         },
         Actor::Driver(me) => match resource {
@@ -203,6 +213,9 @@ pub fn can(actor: &Actor, action: Action, resource: &Resource) -> bool {
             | R::Site { .. }
             | R::Charger { .. }
             | R::Tariff { .. }
+            | R::Bill { .. }
+            | R::SharingRule { .. }
+            | R::Webhook { .. }
             | R::SiteSync(_)
             | R::Token => false,
         },
@@ -303,6 +316,12 @@ mod tests {
                     operator: op("B"),
                 },
             ),
+            ("bill:A", Resource::Bill { operator: op("A") }),
+            ("bill:B", Resource::Bill { operator: op("B") }),
+            ("rule:A", Resource::SharingRule { operator: op("A") }),
+            ("rule:B", Resource::SharingRule { operator: op("B") }),
+            ("webhook:A", Resource::Webhook { operator: op("A") }),
+            ("webhook:B", Resource::Webhook { operator: op("B") }),
             ("sync:S", Resource::SiteSync(site("S"))),
             ("sync:T", Resource::SiteSync(site("T"))),
             ("token", Resource::Token),
@@ -333,6 +352,10 @@ mod tests {
         ("operator:A", Update, "order:D@A"),
         ("operator:A", Read, "command:D@A"),
         ("operator:A", Read, "command:-@A"),
+        ("operator:A", Read, "bill:A"),
+        ("operator:A", Read, "rule:A"),
+        ("operator:A", Read, "webhook:A"),
+        ("operator:A", Update, "webhook:A"),
         ("driver:D", Read, "account:D@A"),
         ("driver:D", Update, "account:D@A"),
         ("driver:D", Read, "order:D@A"),
@@ -369,7 +392,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 4 * 5 * 20);
+        assert_eq!(checked, 4 * 5 * 26);
     }
 
     #[test]

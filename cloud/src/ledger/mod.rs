@@ -59,8 +59,8 @@ pub use rules::{
 };
 pub use session::{place_hold, refund, top_up, void_hold, ExternalRef, Hold, HoldRequest};
 pub use settlement::{
-    plan_settlement, split_cost, CostSplit, Mismatch, PlatformFeeRule, SettlementInput,
-    SettlementPlan,
+    plan_settlement, plan_settlement_with_split, split_cost, CostSplit, Mismatch, PlatformFeeRule,
+    SettlementInput, SettlementPlan,
 };
 pub use transfer::{
     IdempotencyKey, Memo, Reason, RecordRef, Transfer, TransferId, TransferKind, TransferSet,

@@ -169,6 +169,37 @@ fn check_cost(cost: &CostBreakdown) -> Result<(), LedgerError> {
 
 /// Plans the settlement of one transaction record (see the module doc).
 pub fn plan_settlement(input: &SettlementInput<'_>) -> Result<SettlementPlan, LedgerError> {
+    let split = split_cost(input.cost, &input.platform_fee)?;
+    plan_settlement_with_split(input, split)
+}
+
+/// Plans the settlement with a split made elsewhere (the operator's revenue-sharing rule,
+/// `crate::sharing::split`) instead of `input.platform_fee`. The split must be whole fen,
+/// not negative, and sum exactly to the cost; anything else is refused.
+pub fn plan_settlement_with_split(
+    input: &SettlementInput<'_>,
+    split: CostSplit,
+) -> Result<SettlementPlan, LedgerError> {
+    check_cost(input.cost)?;
+    for (what, part) in [
+        ("operator share", split.operator),
+        ("platform fee", split.platform_fee),
+    ] {
+        if part.is_negative() || part.round_cents() != part {
+            return Err(LedgerError::BadInput {
+                what,
+                amount: part,
+                why: "a split part is whole fen and not negative; split with sharing::split",
+            });
+        }
+    }
+    if split.operator + split.platform_fee != input.cost.total {
+        return Err(LedgerError::BadInput {
+            what: "split",
+            amount: split.operator + split.platform_fee,
+            why: "the operator share and the platform fee must sum to the cost",
+        });
+    }
     if input.cost.tariff_version != input.tariff_version_at_start {
         return Err(LedgerError::WrongTariffVersion {
             at_start: input.tariff_version_at_start,
@@ -198,7 +229,6 @@ pub fn plan_settlement(input: &SettlementInput<'_>) -> Result<SettlementPlan, Le
         })?;
     }
     let cost = input.cost.total;
-    let split = split_cost(input.cost, &input.platform_fee)?;
     let held = input.hold.as_ref().map_or(Money::ZERO, |h| h.amount);
     let from_hold = cost.min(held);
     let released = held - from_hold;

@@ -150,7 +150,7 @@ pub fn transfer_text(id: &TransferId) -> String {
 }
 
 macro_rules! money_sql {
-    ($conn:ty, $db:ty) => {
+    ($conn:ty, $db:ty, $store_tx:ident) => {
         use sqlx::types::Json;
         use sqlx::QueryBuilder;
 
@@ -346,8 +346,9 @@ macro_rules! money_sql {
             Ok(())
         }
 
-        /// Inserts applied sets; returns (key, sequence).
-        pub async fn insert_sets(
+        /// Inserts applied sets with multi-row `VALUES`; returns (key, sequence) (SQLite;
+        /// PostgreSQL uses its `UNNEST` form below).
+        pub async fn insert_sets_rows(
             conn: &mut $conn,
             sets: &[&TransferSet],
             now: DbTime,
@@ -371,8 +372,9 @@ macro_rules! money_sql {
             Ok(out)
         }
 
-        /// Appends postings to the journal.
-        pub async fn insert_postings(
+        /// Appends postings to the journal with multi-row `VALUES` (SQLite; PostgreSQL uses
+        /// its `UNNEST` form below).
+        pub async fn insert_postings_rows(
             conn: &mut $conn,
             postings: &[Posting],
             now: DbTime,
@@ -404,8 +406,9 @@ macro_rules! money_sql {
             for r in rows {
                 sqlx::query(
                     "INSERT INTO settlements (pile_code, serial, idem_key, order_id, account_id, cost, charger_total, mismatch, difference, \
-                     from_hold, released, from_wallet, receivable, operator_share, platform_fee, breakdown, settled_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                     from_hold, released, from_wallet, receivable, operator_share, platform_fee, breakdown, settled_at, \
+                     operator_id, site_id, started_at, ended_at, energy_mwh, export_mwh, v2g_driver_credit, v2g_operator_share, rule_version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
                 )
                 .bind(&r.pile)
                 .bind(&r.serial)
@@ -424,6 +427,15 @@ macro_rules! money_sql {
                 .bind(DbMoney(r.platform_fee))
                 .bind(Json(&r.breakdown))
                 .bind(now)
+                .bind(&r.share.operator)
+                .bind(&r.share.site)
+                .bind(r.share.started_at.map(DbTime::from))
+                .bind(r.share.ended_at.map(DbTime::from))
+                .bind(r.share.energy_mwh)
+                .bind(r.share.export_mwh)
+                .bind(DbMoney(r.share.v2g_driver_credit))
+                .bind(DbMoney(r.share.v2g_operator_share))
+                .bind(r.share.rule_version.map(i64::from))
                 .execute(&mut *conn)
                 .await?;
                 sqlx::query("UPDATE transactions SET settled = $1, settled_at = $2 WHERE pile_code = $3 AND serial = $4")
@@ -489,15 +501,236 @@ macro_rules! money_sql {
                 .fetch_all(&mut *conn)
                 .await?)
         }
+
+        /// Text values of `column` in `table` among `values` (one `IN` query per chunk).
+        async fn existing(
+            conn: &mut $conn,
+            select: &str,
+            values: &[String],
+        ) -> Result<Vec<(String, Option<String>)>, MoneyError> {
+            let mut out = Vec::new();
+            for chunk in values.chunks(INSERT_CHUNK_ROWS) {
+                let mut qb = QueryBuilder::<$db>::new(select);
+                qb.push(" IN (");
+                let mut sep = qb.separated(", ");
+                for v in chunk {
+                    sep.push_bind(v.clone());
+                }
+                qb.push(")");
+                let rows: Vec<(String, Option<String>)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                out.extend(rows);
+            }
+            Ok(out)
+        }
+
+        /// Which session starts of a batch (by job index) the database would refuse: the
+        /// charger gone or at another site or without the connector, an order id, idempotency
+        /// key (per account) or transaction serial stored already or repeated within the batch.
+        /// Checked before anything is written, so a refused start leaves no trace.
+        pub async fn check_starts(
+            conn: &mut $conn,
+            starts: &[(usize, &crate::money::writer::StartRows)],
+        ) -> Result<Vec<(usize, MoneyError)>, MoneyError> {
+            use std::collections::{BTreeMap, BTreeSet};
+            if starts.is_empty() {
+                return Ok(Vec::new());
+            }
+            let piles: BTreeSet<String> = starts.iter().map(|(_, s)| s.order.pile.to_string()).collect();
+            let piles: Vec<String> = piles.into_iter().collect();
+            let mut chargers: BTreeMap<String, (String, i64)> = BTreeMap::new();
+            for chunk in piles.chunks(INSERT_CHUNK_ROWS) {
+                let mut qb = QueryBuilder::<$db>::new("SELECT pile_code, site_id, connector_count FROM chargers WHERE pile_code IN (");
+                let mut sep = qb.separated(", ");
+                for p in chunk {
+                    sep.push_bind(p.clone());
+                }
+                qb.push(")");
+                let rows: Vec<(String, String, i64)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                chargers.extend(rows.into_iter().map(|(p, site, n)| (p, (site, n))));
+            }
+            let ids: Vec<String> = starts.iter().map(|(_, s)| s.order.id.to_string()).collect();
+            let keys: Vec<String> = starts.iter().filter_map(|(_, s)| s.order.idempotency_key.clone()).collect();
+            let serials: Vec<String> = starts
+                .iter()
+                .filter_map(|(_, s)| s.order.transaction_serial.map(|t| t.to_string()))
+                .collect();
+            let mut seen_ids: BTreeSet<String> = existing(conn, "SELECT id, NULL FROM orders WHERE id", &ids)
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            let mut seen_keys: BTreeSet<(String, String)> = BTreeSet::new();
+            if !keys.is_empty() {
+                for (key, account) in existing(conn, "SELECT idempotency_key, account_id FROM orders WHERE idempotency_key", &keys).await? {
+                    seen_keys.insert((account.unwrap_or_default(), key));
+                }
+            }
+            let mut seen_serials: BTreeSet<String> = if serials.is_empty() {
+                BTreeSet::new()
+            } else {
+                existing(conn, "SELECT transaction_serial, NULL FROM orders WHERE transaction_serial", &serials)
+                    .await?
+                    .into_iter()
+                    .map(|(s, _)| s)
+                    .collect()
+            };
+            let mut refused = Vec::new();
+            for (i, rows) in starts {
+                let o = &rows.order;
+                let pile = o.pile.to_string();
+                let conflict = |reason: String| MoneyError::OrderRefused { conflict: true, reason };
+                let invalid = |reason: String| MoneyError::OrderRefused { conflict: false, reason };
+                let why = match chargers.get(&pile) {
+                    None => Some(invalid(format!("charger {pile} does not exist (any more): start the session at a registered charger"))),
+                    Some((site, _)) if site != o.site.as_str() => Some(invalid(format!(
+                        "charger {pile} is at site {site}, not {}: start the session at the charger's site", o.site
+                    ))),
+                    Some((_, count)) if i64::from(o.connector.get()) > *count => Some(invalid(format!(
+                        "charger {pile} has {count} connectors; choose connector 1-{count}"
+                    ))),
+                    Some(_) => None,
+                };
+                let why = why.or_else(|| {
+                    (!seen_ids.insert(o.id.to_string())).then(|| conflict(format!("order {} exists already", o.id)))
+                });
+                let why = why.or_else(|| {
+                    o.idempotency_key.as_ref().and_then(|k| {
+                        (!seen_keys.insert((o.account.to_string(), k.clone()))).then(|| {
+                            conflict(format!(
+                                "account {} already started a session with idempotency key '{k}': use a new key for a new session",
+                                o.account
+                            ))
+                        })
+                    })
+                });
+                let why = why.or_else(|| {
+                    o.transaction_serial.and_then(|t| {
+                        (!seen_serials.insert(t.to_string())).then(|| conflict(format!("transaction serial {t} is in use; retry the start")))
+                    })
+                });
+                if let Some(e) = why {
+                    refused.push((*i, e));
+                }
+            }
+            Ok(refused)
+        }
+
+        /// Stores the orders and start commands of accepted session starts (by job index).
+        /// A unique key another instance inserted since [`check_starts`] is a lost race: the
+        /// batch is replayed, and its check then refuses that start alone.
+        pub async fn insert_starts(
+            conn: &mut $conn,
+            starts: &[(usize, crate::money::writer::StartRows)],
+            now: DbTime,
+        ) -> Result<std::collections::BTreeMap<usize, (crate::store::Order, crate::store::CommandRecord)>, MoneyError> {
+            use crate::store::tx::$store_tx as store_tx;
+            let race = |e: crate::store::StoreError| match e {
+                crate::store::StoreError::Duplicate { .. } => MoneyError::Contended { attempts: 0 },
+                other => MoneyError::from(other),
+            };
+            if starts.is_empty() {
+                return Ok(std::collections::BTreeMap::new());
+            }
+            let rows: Vec<_> = starts.iter().map(|(_, r)| (&r.order, &r.start)).collect();
+            let stored = store_tx::insert_orders_with_starts(&mut *conn, &rows, now)
+                .await
+                .map_err(race)?;
+            Ok(starts.iter().map(|(i, _)| *i).zip(stored).collect())
+        }
     };
 }
 
 /// The statements on SQLite.
 pub mod sqlite {
-    money_sql!(sqlx::SqliteConnection, sqlx::Sqlite);
+    money_sql!(sqlx::SqliteConnection, sqlx::Sqlite, sqlite);
+    pub use self::insert_postings_rows as insert_postings;
+    pub use self::insert_sets_rows as insert_sets;
 }
 
 /// The statements on PostgreSQL.
 pub mod postgres {
-    money_sql!(sqlx::PgConnection, sqlx::Postgres);
+    money_sql!(sqlx::PgConnection, sqlx::Postgres, postgres);
+
+    /// Appends postings to the journal in one `INSERT ... SELECT FROM UNNEST(arrays)`: one
+    /// statement, prepared once and reused, whatever the batch size (multi-row `VALUES`
+    /// made PostgreSQL parse and plan thousands of parameters per chunk).
+    pub async fn insert_postings(
+        conn: &mut sqlx::PgConnection,
+        postings: &[Posting],
+        now: DbTime,
+    ) -> Result<(), MoneyError> {
+        if postings.is_empty() {
+            return Ok(());
+        }
+        let n = postings.len();
+        let (mut transfer, mut key, mut account, mut field, mut delta) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for p in postings {
+            transfer.push(p.transfer.to_string());
+            key.push(p.transfer.key.to_string());
+            account.push(p.account.to_string());
+            field.push(field_text(p.field));
+            delta.push(DbMoney(p.delta));
+        }
+        sqlx::query(
+            "INSERT INTO ledger_postings (transfer_id, set_key, account, field, delta, created_at) \
+             SELECT t, k, a, f, d, $6 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[]) \
+             WITH ORDINALITY AS u (t, k, a, f, d, n) ORDER BY n",
+        )
+        .bind(transfer)
+        .bind(key)
+        .bind(account)
+        .bind(field)
+        .bind(delta)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Inserts applied sets in one `INSERT ... SELECT FROM UNNEST(arrays)`; returns (key,
+    /// sequence).
+    pub async fn insert_sets(
+        conn: &mut sqlx::PgConnection,
+        sets: &[&TransferSet],
+        now: DbTime,
+    ) -> Result<Vec<(String, i64)>, MoneyError> {
+        if sets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = sets.len();
+        let (mut key, mut reason, mut order, mut content) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for s in sets {
+            key.push(s.key.to_string());
+            reason.push(format!("{:?}", s.memo.reason).to_lowercase());
+            order.push(s.memo.order.as_ref().map(|o| o.to_string()));
+            content.push(
+                serde_json::to_string(*s)
+                    .map_err(|e| MoneyError::Corrupt(format!("transfer set {}: {e}", s.key)))?,
+            );
+        }
+        Ok(sqlx::query_as(
+            "INSERT INTO ledger_sets (idem_key, reason, order_id, content, created_at) \
+             SELECT k, r, o, c::jsonb, $5 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+             WITH ORDINALITY AS u (k, r, o, c, n) ORDER BY n \
+             RETURNING idem_key, sequence",
+        )
+        .bind(key)
+        .bind(reason)
+        .bind(order)
+        .bind(content)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?)
+    }
 }

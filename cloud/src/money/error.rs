@@ -25,6 +25,10 @@ pub enum MoneyError {
     /// Input that settlement or pricing cannot use.
     #[error("{0}")]
     Invalid(String),
+    /// A session start's order was refused (a repeated id, idempotency key or serial, a
+    /// charger that is gone or elsewhere); its hold was not placed.
+    #[error("{reason}")]
+    OrderRefused { conflict: bool, reason: String },
     /// The Redis lease could not be used.
     #[error("redis lease: {0}; check VOLTLINE redis settings, or run without the lease (correctness does not depend on it)")]
     Lease(String),
@@ -66,7 +70,9 @@ impl From<MoneyError> for FundsError {
                 requested,
             },
             MoneyError::Ledger(other) => FundsError::Invalid(other.to_string()),
-            MoneyError::Invalid(text) => FundsError::Invalid(text),
+            MoneyError::Invalid(text) | MoneyError::OrderRefused { reason: text, .. } => {
+                FundsError::Invalid(text)
+            }
             other => FundsError::Unavailable(other.to_string()),
         }
     }

@@ -10,9 +10,12 @@ use jiff::Timestamp;
 use voltline_protocol::domain::{AccountId, OrderId};
 use voltline_protocol::Money;
 
-use super::writer::{Job, LedgerWriter, Planned};
+use super::writer::{Job, LedgerWriter, Planned, StartRows};
 use super::MoneyError;
-use crate::funds::{Funds, FundsError, HoldGranted, HoldRequest, PaymentRequest, StatementLine};
+use crate::funds::{
+    Funds, FundsError, HoldGranted, HoldRequest, PaymentRequest, StartFailure, StartRequest,
+    Started, StatementLine,
+};
 use crate::ledger::{
     session, Account, AccountPolicy, BalanceField, ExternalRef, Hold, IdempotencyKey,
     LedgerAccountId, LedgerError, LedgerView, ProviderId, TransferId, TransferSet,
@@ -137,9 +140,55 @@ impl SqlFunds {
         if let Some(first) = lookup(self.writer.store(), &key).await? {
             return granted(&first);
         }
+        let applied = self.writer.submit(self.hold_job(req)).await?;
+        granted(&applied.set)
+    }
+
+    /// A session start in one writer job: the hold is planned against the batch's balances
+    /// (so concurrent starts of one account never hold more than it has) and the order and
+    /// start command are inserted in the same database transaction, shared with the other
+    /// jobs of the batch (group commit). Answered only after that transaction committed: a
+    /// 202 means the hold is placed and the command durably queued.
+    async fn start(&self, req: StartRequest) -> Result<Started, StartFailure> {
+        crate::store::orders::check_new_order(&req.order, &req.start)?;
+        if req.order.id != req.hold.order || req.order.account != req.hold.account {
+            return Err(StartFailure::Refused {
+                conflict: false,
+                reason: "the hold and the order must be for the same order and account".into(),
+            });
+        }
+        let key = IdempotencyKey::hold(&req.hold.order);
+        let mut order = req.order;
+        order.hold_id = Some(TransferId::new(key, 0).to_string());
+        let job = self.hold_job(req.hold).with_start(StartRows {
+            order,
+            start: req.start,
+        });
+        match self.writer.submit(job).await {
+            Ok(applied) => {
+                let hold = granted(&applied.set).map_err(FundsError::from)?;
+                let (order, command) = *applied.started.ok_or_else(|| {
+                    FundsError::Unavailable("the ledger applied a start without its order".into())
+                })?;
+                Ok(Started {
+                    hold,
+                    order,
+                    command,
+                })
+            }
+            Err(MoneyError::OrderRefused { conflict, reason }) => {
+                Err(StartFailure::Refused { conflict, reason })
+            }
+            Err(e) => Err(StartFailure::Funds(e.into())),
+        }
+    }
+
+    /// The writer job that places `req`'s hold: `min(requested or default, available)`.
+    fn hold_job(&self, req: HoldRequest) -> Job {
+        let key = IdempotencyKey::hold(&req.order);
         let wallet = LedgerAccountId::DriverWallet(req.account.clone());
         let cfg = self.config;
-        let job = Job::planned(
+        Job::planned(
             key,
             vec![wallet.clone(), LedgerAccountId::SessionClearing],
             vec![],
@@ -162,9 +211,7 @@ impl SqlFunds {
                     settlement: None,
                 })
             },
-        );
-        let applied = self.writer.submit(job).await?;
-        granted(&applied.set)
+        )
     }
 
     async fn void(&self, order: &OrderId, hold_id: &str) -> Result<(), MoneyError> {
@@ -319,6 +366,14 @@ fn granted(set: &TransferSet) -> Result<HoldGranted, MoneyError> {
 }
 
 impl Funds for SqlFunds {
+    fn start_session<'a>(
+        &'a self,
+        _store: &'a Store,
+        req: StartRequest,
+    ) -> BoxFuture<'a, Result<Started, StartFailure>> {
+        Box::pin(self.start(req))
+    }
+
     fn place_hold(&self, req: HoldRequest) -> BoxFuture<'_, Result<HoldGranted, FundsError>> {
         Box::pin(async move { Ok(self.place(req).await?) })
     }

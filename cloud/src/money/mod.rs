@@ -19,6 +19,8 @@
 //!   memory, invalidated when the site's `config_version` moves (polled, so other instances'
 //!   changes are seen); it counts every price read from the database during settlement.
 //! - [`settle`]: [`Settler`], exactly-once settlement of stored transaction records.
+//! - [`sweep`]: [`HoldSweeper`], the backstop that voids expired holds of sessions that never
+//!   started, exactly once (keyed `void:{order}`).
 //! - [`lease`]: the optional Redis lease per hot account, whose token is written with the
 //!   account row (fencing is the version check; the lease only cuts retries).
 //!
@@ -39,6 +41,7 @@ pub mod error;
 pub mod funds;
 pub mod lease;
 pub mod settle;
+pub mod sweep;
 pub mod tariffs;
 pub mod view;
 pub mod writer;
@@ -48,8 +51,11 @@ pub use error::MoneyError;
 pub use funds::{SqlFunds, SqlFundsConfig};
 pub use lease::{Lease, LeaseManager};
 pub use settle::{SettleOutcome, SettleReport, Settler, SettlerConfig};
+pub use sweep::{HoldSweeper, SweepReport};
 pub use tariffs::TariffCache;
-pub use writer::{Applied, Job, LedgerWriter, Planned, SettlementRow, WriterConfig, WriterStats};
+pub use writer::{
+    Applied, Job, LedgerWriter, Planned, SettlementRow, StartRows, WriterConfig, WriterStats,
+};
 
 /// Bounds on everything the money module queues, batches or retries.
 pub mod limits {
@@ -63,4 +69,6 @@ pub mod limits {
     pub const INSERT_CHUNK_ROWS: usize = 500;
     /// Transaction records settled per `settle_pending` call at most.
     pub const MAX_SETTLE_BATCH: usize = 4_096;
+    /// Expired holds voided per sweeper pass at most.
+    pub const MAX_SWEEP_BATCH: usize = 1_000;
 }

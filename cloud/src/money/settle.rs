@@ -15,6 +15,13 @@
 //! record processed twice (a duplicate, a replay, two instances picking the same row) carries
 //! the same key `settle:{pile}:{serial}`: the second finds the key stored and returns the
 //! first result (a key race between instances replays the batch, which then finds it).
+//!
+//! **The split.** With a [`RuleCache`](crate::bills::RuleCache) ([`Settler::with_rules`]), a
+//! session is split by its operator's sharing rule in force when it *started*
+//! ([`crate::sharing::split`]: rounded once, the operator takes the remainder) and posted with
+//! [`plan_settlement_with_split`]; the split's operator, site, energy and rule version go on
+//! the settlement row (same transaction) for the daily bills. Without a rule in force, the
+//! configured `platform_fee` splits it as before.
 
 use std::sync::Arc;
 
@@ -30,8 +37,9 @@ use super::writer::{Applied, Job, LedgerWriter, Planned, SettlementRow};
 use super::{limits, MoneyError};
 use crate::domain::OrderKind;
 use crate::ledger::{
-    plan_settlement, AccountPolicy, Hold, IdempotencyKey, LedgerAccountId, LedgerError, LedgerView,
-    PendingStatus, PlatformFeeRule, RecordRef, SettlementInput, TransferId,
+    plan_settlement, plan_settlement_with_split, AccountPolicy, CostSplit, Hold, IdempotencyKey,
+    LedgerAccountId, LedgerError, LedgerView, PendingStatus, PlatformFeeRule, RecordRef,
+    SettlementInput, TransferId,
 };
 use crate::store::types::{DbMoney, DbTime};
 use crate::store::{with_pool, Store};
@@ -82,6 +90,11 @@ pub struct Settler {
     cache: Arc<TariffCache>,
     config: SettlerConfig,
     opened: moka::sync::Cache<String, ()>,
+    /// The operators' revenue-sharing rules (issue #9); without them, or when no rule is in
+    /// force, the session is split by `config.platform_fee`.
+    rules: Option<crate::bills::RuleCache>,
+    /// Where the next `settle_pending` goes on: after this (received, pile, serial).
+    cursor: std::sync::Mutex<Option<(DbTime, String, String)>>,
 }
 
 type TxRow = (
@@ -92,6 +105,16 @@ type TxRow = (
     sqlx::types::Json<TransactionUp>,
 );
 
+/// A [`TxRow`] with its `received_at` (the walk's cursor).
+type PickedRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    sqlx::types::Json<TransactionUp>,
+    DbTime,
+);
+
 impl Settler {
     pub fn new(writer: LedgerWriter, cache: Arc<TariffCache>, config: SettlerConfig) -> Settler {
         Settler {
@@ -99,7 +122,16 @@ impl Settler {
             cache,
             config,
             opened: moka::sync::Cache::new(100_000),
+            rules: None,
+            cursor: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Splits sessions by the operators' sharing rules from `rules` (the rule in force at the
+    /// session's start; see `crate::bills::rules`).
+    pub fn with_rules(mut self, rules: crate::bills::RuleCache) -> Settler {
+        self.rules = Some(rules);
+        self
     }
 
     /// The tariff cache.
@@ -109,19 +141,44 @@ impl Settler {
 
     /// Settles up to `limit` unsettled charge records, all submitted at once so that they
     /// share group commits.
+    ///
+    /// Calls walk the unsettled records in (received, pile, serial) order from a cursor: a
+    /// full batch moves the cursor past it, a short one sets it back to the start. So records
+    /// that keep failing (no tariff yet, say) are retried once per walk and can never fill
+    /// every batch and starve the records behind them.
     pub async fn settle_pending(&self, limit: usize) -> Result<SettleReport, MoneyError> {
-        let limit = i64::try_from(limit.min(limits::MAX_SETTLE_BATCH)).unwrap_or(1);
+        let limit = limit.clamp(1, limits::MAX_SETTLE_BATCH);
         let store = self.writer.store().clone();
-        let rows: Vec<TxRow> = with_pool!(store, |pool, d| {
+        let after = self
+            .cursor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        // The start of the walk: before any instant the cloud stamps `received_at` with.
+        let (at, pile, serial) =
+            after.unwrap_or((DbTime(Timestamp::UNIX_EPOCH), String::new(), String::new()));
+        let picked: Vec<PickedRow> = with_pool!(store, |pool, d| {
             sqlx::query_as(
-                "SELECT pile_code, serial, site_id, order_id, record FROM transactions \
-                 WHERE settled = $1 AND kind = 'charge' ORDER BY received_at LIMIT $2",
+                "SELECT pile_code, serial, site_id, order_id, record, received_at FROM transactions \
+                 WHERE settled = $1 AND kind = 'charge' AND (received_at, pile_code, serial) > ($2, $3, $4) \
+                 ORDER BY received_at, pile_code, serial LIMIT $5",
             )
             .bind(false)
-            .bind(limit)
+            .bind(at)
+            .bind(pile)
+            .bind(serial)
+            .bind(i64::try_from(limit).unwrap_or(1))
             .fetch_all(pool)
             .await?
         });
+        let next = (picked.len() == limit)
+            .then(|| picked.last().map(|r| (r.5, r.0.clone(), r.1.clone())))
+            .flatten();
+        *self.cursor.lock().unwrap_or_else(|p| p.into_inner()) = next;
+        let rows: Vec<TxRow> = picked
+            .into_iter()
+            .map(|(p, s, site, o, rec, _)| (p, s, site, o, rec))
+            .collect();
         let futures = rows.into_iter().map(|row| async move {
             let id = (row.0.clone(), row.1.clone());
             let outcome = match self.settle_row(row).await {
@@ -183,6 +240,48 @@ impl Settler {
         let cost = tariff.cost(&readings).map_err(|e| {
             MoneyError::Invalid(format!("record {pile}/{serial} cannot be priced: {e}"))
         })?;
+        // The operator's sharing rule in force at the session's start, if any (cached).
+        let site_id: voltline_protocol::domain::SiteId = super::db::parse(&site, "site id")?;
+        let shared = match &self.rules {
+            Some(rules) => rules
+                .for_operator(&pricing.operator)
+                .await
+                .and_then(|r| {
+                    r.split(
+                        &pricing.operator,
+                        &site_id,
+                        start,
+                        &crate::sharing::SessionMoney {
+                            energy: cost.total_energy,
+                            energy_fee: cost.energy_fee,
+                            service_fee: cost.service_fee,
+                            export_energy: Energy::ZERO,
+                            export_value: Money::ZERO,
+                        },
+                    )
+                })
+                .map_err(|e| {
+                    MoneyError::Invalid(format!(
+                        "record {pile}/{serial}: sharing rule: {e}; settlement retries"
+                    ))
+                })?,
+            None => None,
+        };
+        let share = crate::sharing::SettlementShare {
+            operator: pricing.operator.to_string(),
+            site: site.clone(),
+            started_at: Some(start),
+            ended_at: Some(end),
+            energy_mwh: cost.total_energy.mwh(),
+            export_mwh: 0,
+            v2g_driver_credit: Money::ZERO,
+            v2g_operator_share: Money::ZERO,
+            rule_version: shared.as_ref().map(|(_, v)| *v),
+        };
+        let shared = shared.map(|(s, _)| CostSplit {
+            operator: s.operator_payable,
+            platform_fee: s.platform_fee,
+        });
         let record_ref = RecordRef {
             pile: record.pile_code,
             serial: record.serial,
@@ -227,7 +326,7 @@ impl Settler {
                         pending: p.id,
                         amount: p.amount,
                     });
-                let plan = plan_settlement(&SettlementInput {
+                let input = SettlementInput {
                     record: record_ref,
                     order: order
                         .clone()
@@ -241,16 +340,22 @@ impl Settler {
                     platform_fee: fee,
                     wallet_available: w.available(),
                     credit_limit: w.policy.credit_limit().unwrap_or(Money::ZERO),
-                })?;
+                };
+                let plan = match shared {
+                    Some(split) => plan_settlement_with_split(&input, split)?,
+                    None => plan_settlement(&input)?,
+                };
+                let mut row = settlement_row(
+                    &plan,
+                    &record_ref,
+                    order_text.clone(),
+                    &account,
+                    &cost,
+                    charger_total,
+                );
+                row.share = share.clone();
                 Ok(Planned {
-                    settlement: Some(settlement_row(
-                        &plan,
-                        &record_ref,
-                        order_text.clone(),
-                        &account,
-                        &cost,
-                        charger_total,
-                    )),
+                    settlement: Some(row),
                     set: plan.set,
                 })
             },
@@ -381,5 +486,6 @@ fn settlement_row(
         operator_share: plan.split.operator,
         platform_fee: plan.split.platform_fee,
         breakdown: serde_json::to_value(cost).unwrap_or(serde_json::Value::Null),
+        share: crate::sharing::SettlementShare::default(),
     }
 }

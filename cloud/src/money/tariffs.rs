@@ -27,6 +27,10 @@ use crate::domain::OrderKind;
 use crate::store::types::DbTime;
 use crate::store::{with_pool, Store};
 
+/// The Prometheus counter of prices read from the database while settling (process-wide:
+/// the sum over every cache; see [`crate::metrics`]).
+pub const PRICE_DB_READS_METRIC: &str = "voltline_settlement_price_db_reads_total";
+
 /// Most sites cached per process.
 const MAX_SITES: u64 = 200_000;
 
@@ -97,7 +101,9 @@ impl TariffCache {
         Ok(ids.len())
     }
 
-    /// Reloads the cached sites whose `config_version` moved (and drops deleted ones).
+    /// Reloads the cached sites whose `config_version` moved and loads the sites not cached
+    /// yet (registered since, here or on another instance), so that settlement finds them in
+    /// memory. Returns how many cached sites were reloaded.
     pub async fn refresh(&self, store: &Store) -> Result<usize, MoneyError> {
         let rows: Vec<(String, i64)> = with_pool!(store, |pool, d| {
             sqlx::query_as("SELECT id, config_version FROM sites")
@@ -106,11 +112,15 @@ impl TariffCache {
         });
         let mut reloaded = 0;
         for (id, version) in rows {
-            if let Some(cached) = self.sites.get(&id) {
-                if cached.config_version != version {
+            match self.sites.get(&id) {
+                Some(cached) if cached.config_version == version => {}
+                Some(_) => {
                     self.sites.invalidate(&id);
                     self.load(store, &id).await?;
                     reloaded += 1;
+                }
+                None => {
+                    self.load(store, &id).await?;
                 }
             }
         }
@@ -152,6 +162,7 @@ impl TariffCache {
         }
         self.db_reads_during_settlement
             .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(PRICE_DB_READS_METRIC).increment(1);
         self.load(store, site.as_str()).await
     }
 

@@ -10,6 +10,16 @@
 //! condition, inserts sets, holds, postings and settlement rows, commits, and only then
 //! answers. A version conflict or key race replays the whole batch on fresh rows, at most
 //! [`MAX_ATTEMPTS`](super::limits::MAX_ATTEMPTS) times.
+//!
+//! **Session starts** ([`Job::with_start`]) ride the same group commit: the batch first
+//! checks every start's order against the database (charger at the site with the connector,
+//! order id, idempotency key and serial unused — also within the batch) and answers refused
+//! ones without applying their hold; the others' holds are planned against the overlay like
+//! any job (so concurrent starts of one account never hold more than its balance), and their
+//! orders and start commands are inserted in the same transaction as the postings. A start
+//! is answered only after that commit: the hold placed and the command durably queued, or
+//! neither. A unique key inserted meanwhile by another instance is a key race (the batch is
+//! replayed, and the check then refuses that start alone).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +39,7 @@ use crate::ledger::{
     TransferKind, TransferSet,
 };
 use crate::store::types::DbTime;
-use crate::store::{Backend, Store};
+use crate::store::{Backend, CommandRecord, NewCommand, NewOrder, Order, Store};
 
 /// What a settlement writes besides its postings (same database transaction).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +60,8 @@ pub struct SettlementRow {
     pub operator_share: Money,
     pub platform_fee: Money,
     pub breakdown: serde_json::Value,
+    /// Operator, site, energy and V2G parts for daily bills (`crate::sharing::record`).
+    pub share: crate::sharing::SettlementShare,
 }
 
 /// A planner's output.
@@ -66,12 +78,21 @@ enum Work {
     Planned(Planner),
 }
 
+/// A session start's order and start command, written in the same database transaction as
+/// its hold (their amount limits are set to the hold the plan placed).
+#[derive(Debug, Clone)]
+pub struct StartRows {
+    pub order: NewOrder,
+    pub start: NewCommand,
+}
+
 /// One unit of work for the writer.
 pub struct Job {
     key: IdempotencyKey,
     work: Work,
     accounts: Vec<LedgerAccountId>,
     pendings: Vec<TransferId>,
+    start: Option<StartRows>,
 }
 
 impl Job {
@@ -91,6 +112,7 @@ impl Job {
             work: Work::Fixed(set),
             accounts,
             pendings,
+            start: None,
         }
     }
 
@@ -108,12 +130,23 @@ impl Job {
             work: Work::Planned(Box::new(plan)),
             accounts,
             pendings,
+            start: None,
         }
+    }
+
+    /// Also store `rows` (an order and its start command) with this job's set, in the same
+    /// database transaction: a session start. The batch first checks them against the
+    /// database (charger, repeated id, idempotency key or serial); a refused start is
+    /// answered with [`MoneyError::OrderRefused`] and its set is not applied. A replayed key
+    /// is refused too (the order exists already).
+    pub fn with_start(mut self, rows: StartRows) -> Job {
+        self.start = Some(rows);
+        self
     }
 }
 
 /// The first result for a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     pub sequence: i64,
     pub set: TransferSet,
@@ -121,6 +154,8 @@ pub struct Applied {
     pub replay: bool,
     /// The settlement row written with it (not for replays).
     pub settlement: Option<SettlementRow>,
+    /// The order and start command stored with it (jobs [`Job::with_start`]).
+    pub started: Option<Box<(Order, CommandRecord)>>,
 }
 
 /// Writer settings.
@@ -331,17 +366,42 @@ impl Task {
                         }
                     }
                 }
+                let start_rows: Vec<(usize, &StartRows)> = jobs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, j)| j.start.as_ref().map(|s| (i, s)))
+                    .collect();
+                let mut refused: BTreeMap<usize, MoneyError> =
+                    $ops::check_starts(conn, &start_rows)
+                        .await?
+                        .into_iter()
+                        .collect();
+                let mut starts: Vec<(usize, StartRows)> = Vec::new();
                 let mut answers: Vec<Option<Result<Applied, MoneyError>>> =
                     Vec::with_capacity(jobs.len());
                 let mut in_batch: BTreeMap<String, usize> = BTreeMap::new();
                 let mut accepted: Vec<(usize, TransferSet, Option<SettlementRow>)> = Vec::new();
                 let mut postings: Vec<Posting> = Vec::new();
                 for (i, job) in jobs.iter().enumerate() {
+                    if let Some(e) = refused.remove(&i) {
+                        answers.push(Some(Err(e)));
+                        continue;
+                    }
                     let key = job.key.to_string();
                     let first: Option<(i64, TransferSet)> = stored
                         .get(&key)
                         .cloned()
                         .or_else(|| in_batch.get(&key).map(|&n| (-1, accepted[n].1.clone())));
+                    if let (Some(_), Some(rows)) = (&first, &job.start) {
+                        answers.push(Some(Err(MoneyError::OrderRefused {
+                            conflict: true,
+                            reason: format!(
+                                "order {} was started before; start a new session with a new order",
+                                rows.order.id
+                            ),
+                        })));
+                        continue;
+                    }
                     if let Some((seq, first_set)) = first {
                         let answer = match &job.work {
                             Work::Fixed(set) => check_replay(Some(&first_set), set).map(|_| ()),
@@ -352,6 +412,7 @@ impl Task {
                             set: first_set,
                             replay: true,
                             settlement: None,
+                            started: None,
                         })));
                         continue;
                     }
@@ -420,6 +481,13 @@ impl Task {
                     });
                     match outcome {
                         Ok((p, ev)) => {
+                            if let Some(rows) = &job.start {
+                                let held =
+                                    p.set.legs.first().map(|l| l.amount).unwrap_or(Money::ZERO);
+                                let mut rows = rows.clone();
+                                crate::funds::limit_to_hold(&mut rows.order, &mut rows.start, held);
+                                starts.push((i, rows));
+                            }
                             ov.absorb(&ev);
                             postings.extend(ev.postings);
                             in_batch.insert(key, accepted.len());
@@ -463,7 +531,14 @@ impl Task {
                 let fence = token.as_ref().map(|t| t.token());
                 // Everything from here to the commit runs in one block, so that the lease is
                 // released on every path (conflict, error or commit).
-                let written: Result<Option<BTreeMap<String, i64>>, MoneyError> = async {
+                #[allow(clippy::type_complexity)]
+                let written: Result<
+                    Option<(
+                        BTreeMap<String, i64>,
+                        BTreeMap<usize, (Order, CommandRecord)>,
+                    )>,
+                    MoneyError,
+                > = async {
                     if !$ops::write_accounts(conn, &dirty, fence, now).await? {
                         return Ok(None);
                     }
@@ -471,7 +546,8 @@ impl Task {
                     let sequences = $ops::insert_sets(conn, &sets, now).await?;
                     $ops::insert_postings(conn, &postings, now).await?;
                     $ops::insert_settlements(conn, &rows, now).await?;
-                    Ok(Some(sequences.into_iter().collect()))
+                    let inserted = $ops::insert_starts(conn, &starts, now).await?;
+                    Ok(Some((sequences.into_iter().collect(), inserted)))
                 }
                 .await;
                 let written = match written {
@@ -485,7 +561,7 @@ impl Task {
                 if let (Some(lease), Some(token)) = (&self.lease, token.clone()) {
                     lease.release_all(token).await;
                 }
-                let Some(sequences) = written? else {
+                let Some((sequences, mut stored_starts)) = written? else {
                     return Ok(Attempt::Retry);
                 };
                 let mut done = Vec::with_capacity(jobs.len());
@@ -509,6 +585,7 @@ impl Task {
                                 set,
                                 replay: false,
                                 settlement,
+                                started: stored_starts.remove(&i).map(Box::new),
                             }));
                         }
                     }

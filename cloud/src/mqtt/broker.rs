@@ -1,5 +1,11 @@
 //! The embedded `rumqttd` broker for edges, with per-site credentials.
 //!
+//! An edge logs in with client id = username = its site id, and as password either the
+//! site's edge credential (answered once by `POST /v1/sites`) or an edge bearer token for
+//! that site (`voltline-cloud token create --role edge --subject SITE`, `vlt_...`): the latter
+//! lets an edge use one secret for MQTT and for its HTTP sync routes. A token of another
+//! site, a revoked or expired one, or a token of another role is refused.
+//!
 //! rumqttd calls the auth hook on its own runtime thread; the store's pools belong to the
 //! cloud's runtime, so the hook does not query the store itself: it asks a small task on the
 //! cloud's runtime over a bounded channel and waits for the answer. The cloud's own client
@@ -13,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use voltline_protocol::domain::SiteId;
 
 use super::MqttError;
+use crate::domain::Actor;
 use crate::state::AppState;
 
 /// Logins waiting for the store.
@@ -47,10 +54,19 @@ pub fn start_embedded(state: &AppState) -> Result<InternalLogin, MqttError> {
                 ask = rx.recv() => match ask { Some(a) => a, None => return },
                 () = shutdown.wait() => return,
             };
-            let ok = store
-                .verify_edge_credential(&ask.site, &ask.secret)
-                .await
-                .unwrap_or(false);
+            let ok = if ask.secret.starts_with("vlt_") {
+                store
+                    .verify_token(&ask.secret, jiff::Timestamp::now())
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|actor| actor == Actor::Edge(ask.site.clone()))
+            } else {
+                store
+                    .verify_edge_credential(&ask.site, &ask.secret)
+                    .await
+                    .unwrap_or(false)
+            };
             let _ = ask.reply.send(ok);
         }
     });

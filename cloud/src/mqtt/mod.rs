@@ -3,8 +3,8 @@
 //!
 //! Two modes, one code path for the traffic ([`client`]):
 //! - **embedded** (default): `rumqttd` runs in this process ([`broker`]); each edge logs in
-//!   with client id = username = its site id and its site's edge credential (checked against
-//!   the store's hash); the cloud itself logs in with a random per-process internal
+//!   with client id = username = its site id and its site's edge credential or an edge
+//!   bearer token of that site (both checked against the store's hashes); the cloud itself logs in with a random per-process internal
 //!   credential. **Limitation:** rumqttd 0.20 has no per-client topic ACL, so an
 //!   authenticated edge could *publish* to another site's topics. What the cloud enforces: it
 //!   refuses a batch whose `site` field differs from the site in its topic, and commits and

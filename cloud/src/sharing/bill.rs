@@ -7,6 +7,13 @@
 //! from an edge that was offline — appears on the bill of the day it settled as an
 //! **adjustment line** naming its service day; an issued bill is never edited. Totals are
 //! plain sums of the sessions' splits, so a bill matches the ledger postings to the cent.
+//!
+//! [`cut_bill`] takes the sessions settled within the day. [`cut_open_bill`] is what the bill
+//! job uses: it is given every session *not yet on any bill* settled before the day's end, so
+//! a session whose settlement committed just after the previous bill was cut (its settled_at
+//! falls before this day's start) is carried into this bill's adjustment lines instead of
+//! being lost. Amounts on a bill are written with exactly two decimals, so the same bill
+//! always serialises to the same bytes (its digest is stable).
 
 use std::collections::BTreeMap;
 
@@ -101,7 +108,8 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, s: &SettledSession) {
+    /// Adds one session.
+    pub fn add(&mut self, s: &SettledSession) {
         self.sessions += 1;
         self.energy_in += s.energy;
         self.energy_out += s.export_energy;
@@ -116,6 +124,27 @@ impl Totals {
     pub fn net_payable(&self) -> Money {
         self.operator_payable + self.v2g_operator_share
     }
+
+    /// The same totals with every amount written with two decimals (amounts are whole fen).
+    pub fn canonical(mut self) -> Totals {
+        for m in [
+            &mut self.gross,
+            &mut self.platform_fees,
+            &mut self.operator_payable,
+            &mut self.v2g_driver_credits,
+            &mut self.v2g_operator_share,
+        ] {
+            *m = cents(*m);
+        }
+        self
+    }
+}
+
+/// `m` with scale 2 (exact for whole fen; finer amounts are rounded half away from zero).
+fn cents(m: Money) -> Money {
+    let mut d = m.round_cents().yuan();
+    d.rescale(2);
+    Money::from_yuan(d)
 }
 
 /// Sessions of one site on the bill.
@@ -146,6 +175,13 @@ pub struct DailyBill {
     pub adjustments: Vec<AdjustmentLine>,
     /// Everything on the bill: sites plus adjustments.
     pub totals: Totals,
+}
+
+impl DailyBill {
+    /// Sessions on adjustment lines.
+    pub fn adjustment_sessions(&self) -> u64 {
+        self.adjustments.iter().map(|a| a.totals.sessions).sum()
+    }
 }
 
 /// Cuts `operator`'s bill for `day`: takes the sessions settled within the day's bounds
@@ -200,5 +236,69 @@ pub fn cut_bill<'a>(
             })
             .collect(),
         totals,
+    })
+}
+
+/// Cuts `operator`'s bill for `day` from sessions that are on no bill yet: those settled
+/// before the day's end are on it (later ones are ignored), in any order. A session goes to an
+/// adjustment line when its service day (the local day it ended) is before `day`, or when it
+/// settled before the day's start (it missed the bill of its own day); the line names the
+/// earlier of the two days.
+pub fn cut_open_bill<'a>(
+    operator: &OperatorId,
+    tz: &TimeZone,
+    day: Date,
+    unbilled: impl IntoIterator<Item = &'a SettledSession>,
+) -> Result<DailyBill, BillError> {
+    let bounds = day_bounds(tz, day)?;
+    let mut sites: BTreeMap<SiteId, Totals> = BTreeMap::new();
+    let mut adjustments: BTreeMap<(Date, SiteId), Totals> = BTreeMap::new();
+    let mut totals = Totals::default();
+    for s in unbilled {
+        if s.settled_at >= bounds.end {
+            continue;
+        }
+        if &s.operator != operator {
+            return Err(BillError::WrongOperator {
+                session: s.id.clone(),
+                expected: operator.clone(),
+                found: s.operator.clone(),
+            });
+        }
+        let mut service_day = local_day(tz, s.ended_at);
+        if s.settled_at < bounds.start {
+            service_day = service_day.min(local_day(tz, s.settled_at));
+        }
+        if service_day < day {
+            adjustments
+                .entry((service_day, s.site.clone()))
+                .or_default()
+                .add(s);
+        } else {
+            sites.entry(s.site.clone()).or_default().add(s);
+        }
+        totals.add(s);
+    }
+    Ok(DailyBill {
+        operator: operator.clone(),
+        day,
+        time_zone: tz.iana_name().unwrap_or("UTC").to_owned(),
+        bounds,
+        sites: sites
+            .into_iter()
+            .map(|(site, totals)| SiteLine {
+                site,
+                totals: totals.canonical(),
+            })
+            .collect(),
+        adjustments: adjustments
+            .into_iter()
+            .map(|((service_day, site), totals)| AdjustmentLine {
+                service_day,
+                site,
+                totals: totals.canonical(),
+            })
+            .collect(),
+        totals: totals.canonical(),
     })
 }

@@ -5,6 +5,8 @@
 //!   failing, foreign keys on. With WAL + NORMAL a commit survives a crash or `kill -9` of the
 //!   cloud process and the file is never corrupted, but the last commits before a *power
 //!   loss or OS crash* can be lost (the WAL is fsynced at checkpoints, not at each commit).
+//!   Checkpoints run in a background task (`PRAGMA wal_checkpoint(PASSIVE)` every 250 ms),
+//!   not in whichever commit crosses the WAL limit, so no request waits for one.
 //!   Deployments where that matters run PostgreSQL (or set `synchronous = FULL`, one fsync
 //!   per batch commit).
 //! - **PostgreSQL** (`postgres://...`): for production and for several cloud instances.
@@ -20,8 +22,9 @@
 //! caller's transaction are written once in `tx.rs` and `ingest_tx.rs` and expanded per
 //! backend.
 //!
-//! Files: [`registry`] (operators, sites, chargers, accounts), [`tariffs`], [`tokens`],
-//! [`orders`], [`commands`], [`ingest`]; [`model`] holds the records they return.
+//! Files: [`registry`] (operators, sites, accounts), [`chargers`], [`cards`], [`tariffs`],
+//! [`tokens`], [`orders`], [`commands`], [`ingest`], [`reports`] (read-only summaries for
+//! checks and tests); [`model`] holds the records they return.
 //! Migrations live in `cloud/migrations/{sqlite,postgres}/` and run at start-up
 //! ([`Store::open`]).
 
@@ -35,6 +38,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub mod cards;
+pub mod chargers;
 pub mod commands;
 pub mod error;
 pub mod ingest;
@@ -44,10 +49,11 @@ mod ingest_tx;
 pub mod model;
 pub mod orders;
 pub mod registry;
+pub mod reports;
 mod rows;
 pub mod tariffs;
 pub mod tokens;
-mod tx;
+pub(crate) mod tx;
 pub mod types;
 
 pub use error::StoreError;
@@ -61,6 +67,14 @@ pub const SQLITE_FILE: &str = "voltline-cloud.db";
 
 /// How long a SQLite writer waits for another before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// WAL size (pages) at which a committing SQLite connection checkpoints by itself. Only a
+/// safety net: the background checkpointer keeps the WAL well below it, so a commit (and
+/// the request or batch waiting on it) does not pay for a checkpoint and its fsync.
+const SQLITE_AUTOCHECKPOINT_PAGES: &str = "20000";
+/// How often the background checkpointer runs `PRAGMA wal_checkpoint(PASSIVE)`, which
+/// copies committed WAL frames into the database without blocking writers or readers.
+const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 /// Most SQLite connections (one writer at a time; the others read under WAL).
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 /// Most PostgreSQL connections per cloud instance.
@@ -100,6 +114,31 @@ pub(crate) enum Backend {
 /// order on a tokio mutex and the lock is handed over at once. PostgreSQL needs no gate.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct WriteGate(Arc<tokio::sync::Mutex<()>>);
+
+/// Lives as long as some clone of a SQLite [`Store`]; the background checkpointer stops
+/// once the last one is gone (or the pool is closed).
+#[derive(Debug)]
+struct CheckpointerAlive;
+
+/// Checkpoints the WAL of `pool` in the background (see [`SQLITE_CHECKPOINT_EVERY`]).
+fn spawn_checkpointer(pool: SqlitePool, alive: std::sync::Weak<CheckpointerAlive>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SQLITE_CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if alive.strong_count() == 0 || pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "background WAL checkpoint failed; retrying next tick");
+            }
+        }
+    });
+}
 
 /// Expands `$body` once per backend with `$pool` bound to the concrete pool, `$dialect` to
 /// the [`Dialect`] and (optionally) `$ops` to the backend's in-transaction steps ([`tx`]),
@@ -143,6 +182,7 @@ pub(crate) use with_pool;
 pub struct Store {
     pub(crate) backend: Backend,
     write_gate: WriteGate,
+    _checkpointer: Option<Arc<CheckpointerAlive>>,
 }
 
 impl Store {
@@ -189,14 +229,18 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("wal_autocheckpoint", SQLITE_AUTOCHECKPOINT_PAGES);
         let pool = SqlitePoolOptions::new()
             .max_connections(SQLITE_MAX_CONNECTIONS)
             .connect_with(options)
             .await?;
+        let alive = Arc::new(CheckpointerAlive);
+        spawn_checkpointer(pool.clone(), Arc::downgrade(&alive));
         Ok(Store {
             backend: Backend::Sqlite(pool),
             write_gate: WriteGate::default(),
+            _checkpointer: Some(alive),
         })
     }
 
@@ -211,6 +255,7 @@ impl Store {
         Ok(Store {
             backend: Backend::Postgres(pool),
             write_gate: WriteGate::default(),
+            _checkpointer: None,
         })
     }
 

@@ -6,8 +6,10 @@ use jiff::Timestamp;
 use voltline_protocol::domain::{
     AccountId, CommandId, ConnectorNo, OperatorId, OrderId, PileCode, SiteId, TransactionSerial,
 };
+use voltline_protocol::message::common::PhysicalCardNo;
 use voltline_protocol::sync::{Ack, Command, CommandEnvelope, SessionLimit, V1};
 use voltline_protocol::tariff::{Tariff, TariffVersion};
+use voltline_protocol::Money;
 
 use crate::domain::{Actor, CommandKind, CommandState, OrderKind, OrderState, PaymentMethod};
 
@@ -70,6 +72,33 @@ pub struct Charger {
     pub site: SiteId,
     pub connectors: u8,
     pub created_at: Timestamp,
+}
+
+/// A card to register for an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCard {
+    /// The YKC physical card number (what the pile's reader reports); never all zeros.
+    pub card: PhysicalCardNo,
+    pub account: AccountId,
+    /// The most one session started by this card without the cloud may cost (at least 0).
+    pub offline_limit: Money,
+}
+
+/// A registered card. A card belongs to one account; the edges of every site of the
+/// account's operator may start sessions with it, also offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub card: PhysicalCardNo,
+    pub account: AccountId,
+    pub offline_limit: Money,
+    pub created_at: Timestamp,
+}
+
+/// A site whose configuration version a change moved (its edge is told to refetch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigBump {
+    pub site: SiteId,
+    pub config_version: u64,
 }
 
 /// A driver account.

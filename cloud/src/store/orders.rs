@@ -9,15 +9,15 @@
 use jiff::Timestamp;
 use voltline_protocol::domain::OrderId;
 
-use super::types::{DbMoney, DbTime};
+use super::types::DbTime;
 use super::Store;
 use super::{with_pool, CommandRecord, NewCommand, NewOrder, Order, StoreError, StoreResult};
-use crate::domain::{OrderEvent, OrderState};
+use crate::domain::OrderEvent;
 
 /// Longest idempotency key or hold id.
 const MAX_KEY_CHARS: usize = 128;
 
-fn check_new_order(new: &NewOrder, start: &NewCommand) -> StoreResult<()> {
+pub(crate) fn check_new_order(new: &NewOrder, start: &NewCommand) -> StoreResult<()> {
     if new.connector.get() == 0 {
         return Err(StoreError::invalid("order", "connector numbers start at 1"));
     }
@@ -95,49 +95,9 @@ impl Store {
                 }
                 Some(_) => {}
             }
-            sqlx::query(
-                "INSERT INTO orders (id, account_id, site_id, pile_code, connector, kind, payment_method, limit_amount, \
-                 limit_energy_mwh, state, hold_id, transaction_serial, idempotency_key, created_at, updated_at, version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13, $13, 1)",
-            )
-            .bind(new.id.as_str())
-            .bind(new.account.as_str())
-            .bind(new.site.as_str())
-            .bind(&pile)
-            .bind(i64::from(new.connector.get()))
-            .bind(new.kind.as_str())
-            .bind(new.payment_method.to_text())
-            .bind(new.limit.amount.map(DbMoney))
-            .bind(new.limit.energy.map(|e| e.mwh()))
-            .bind(new.hold_id.as_deref())
-            .bind(new.transaction_serial.map(|s| s.to_string()))
-            .bind(new.idempotency_key.as_deref())
-            .bind(now)
-            .execute(&mut *txn)
-            .await
-            .map_err(|e| {
-                let key = new.idempotency_key.as_deref().unwrap_or("-");
-                StoreError::on_insert(e, "order (id, idempotency key or transaction serial)", &format!("{} / {key}", new.id))
-            })?;
+            let order = ops::insert_order(&mut txn, new, now).await?;
             let command = ops::insert_command(&mut txn, start, now).await?;
             txn.commit().await?;
-            let order = Order {
-                id: new.id.clone(),
-                account: new.account.clone(),
-                site: new.site.clone(),
-                pile: new.pile,
-                connector: new.connector,
-                kind: new.kind,
-                payment_method: new.payment_method.clone(),
-                limit: new.limit,
-                state: OrderState::Pending,
-                hold_id: new.hold_id.clone(),
-                transaction_serial: new.transaction_serial,
-                idempotency_key: new.idempotency_key.clone(),
-                created_at: now.0,
-                updated_at: now.0,
-                version: 1,
-            };
             Ok((order, command))
         })
     }

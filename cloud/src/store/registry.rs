@@ -1,23 +1,22 @@
-//! The registry: operators (tenants), sites, chargers and driver accounts.
+//! The registry: operators (tenants), sites and driver accounts.
 //!
-//! Sites and chargers get a credential at registration (for the edge's MQTT login and the
-//! charger's login); only its SHA-256 is stored and the secret is returned once. Tariffs are
-//! in `tariffs.rs`.
+//! Sites get a credential at registration (for the edge's MQTT login); only its SHA-256 is
+//! stored and the secret is returned once. Chargers are in `chargers.rs`, cards in
+//! `cards.rs`, tariffs in `tariffs.rs`.
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use voltline_protocol::domain::{AccountId, OperatorId, PileCode, SiteId};
+use voltline_protocol::domain::{AccountId, OperatorId, Power, SiteId};
 
 use super::tokens::{hash_secret, new_secret, verify_hash};
 use super::types::DbTime;
 use super::{parse_stored, to_u64, with_pool, Store, StoreError, StoreResult};
-use super::{Account, Charger, NewCharger, NewSite, Operator, Secret, Site};
+use super::{Account, NewSite, Operator, Secret, Site};
 
 /// Longest display name.
 const MAX_NAME_CHARS: usize = 200;
 
 type SiteRow = (String, String, String, String, i64, DbTime, DbTime);
-type ChargerRow = (String, String, i64, DbTime);
 
 const SITE_BY_ID: &str =
     "SELECT id, operator_id, name, time_zone, config_version, created_at, updated_at \
@@ -55,16 +54,6 @@ fn site_from_row(r: SiteRow) -> StoreResult<Site> {
         config_version: to_u64(r.4, "config version")?,
         created_at: r.5 .0,
         updated_at: r.6 .0,
-    })
-}
-
-fn charger_from_row(r: ChargerRow) -> StoreResult<Charger> {
-    Ok(Charger {
-        pile: parse_stored(&r.0, "pile code")?,
-        site: parse_stored(&r.1, "site id")?,
-        connectors: u8::try_from(r.2)
-            .map_err(|_| StoreError::corrupt(format!("connector count {}", r.2)))?,
-        created_at: r.3 .0,
     })
 }
 
@@ -190,79 +179,47 @@ impl Store {
         )
     }
 
-    /// Registers a charger and returns it with its credential (shown this once).
-    pub async fn create_charger(&self, new: &NewCharger) -> StoreResult<(Charger, Secret)> {
-        if !(1..=99).contains(&new.connectors) {
-            return Err(StoreError::invalid(
-                "charger",
-                format!("{} connectors: a pile has 1-99", new.connectors),
-            ));
-        }
-        let secret = new_secret();
-        let now = DbTime::from(Timestamp::now());
-        let pile = new.pile.to_string();
-        with_pool!(self, |pool, d| {
-            sqlx::query(
-                "INSERT INTO chargers (pile_code, site_id, connector_count, credential_hash, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(&pile)
-            .bind(new.site.as_str())
-            .bind(i64::from(new.connectors))
-            .bind(hash_secret(&secret))
-            .bind(now)
-            .execute(pool)
-            .await
-            .map_err(|e| StoreError::on_insert(e, "charger", &pile))?;
-        });
-        let charger = Charger {
-            pile: new.pile,
-            site: new.site.clone(),
-            connectors: new.connectors,
-            created_at: now.0,
-        };
-        Ok((charger, Secret(secret)))
-    }
-
-    /// A charger by pile code.
-    pub async fn get_charger(&self, pile: &PileCode) -> StoreResult<Charger> {
-        let row: Option<ChargerRow> = with_pool!(self, |pool, d| {
-            sqlx::query_as(
-                "SELECT pile_code, site_id, connector_count, created_at FROM chargers WHERE pile_code = $1",
-            )
-            .bind(pile.to_string())
-            .fetch_optional(pool)
-            .await?
-        });
-        charger_from_row(row.ok_or_else(|| StoreError::not_found("charger", pile))?)
-    }
-
-    /// The chargers of a site, by pile code.
-    pub async fn list_chargers(&self, site: &SiteId) -> StoreResult<Vec<Charger>> {
-        let rows: Vec<ChargerRow> = with_pool!(self, |pool, d| {
-            sqlx::query_as(
-                "SELECT pile_code, site_id, connector_count, created_at FROM chargers WHERE site_id = $1 ORDER BY pile_code",
-            )
-            .bind(site.as_str())
-            .fetch_all(pool)
-            .await?
-        });
-        rows.into_iter().map(charger_from_row).collect()
-    }
-
-    /// True if `secret` is the charger's credential (constant-time comparison).
-    pub async fn verify_charger_credential(
-        &self,
-        pile: &PileCode,
-        secret: &str,
-    ) -> StoreResult<bool> {
-        let hash: Option<String> = with_pool!(self, |pool, d| {
-            sqlx::query_scalar("SELECT credential_hash FROM chargers WHERE pile_code = $1")
-                .bind(pile.to_string())
+    /// The site's grid connection limit, if one is set.
+    pub async fn site_power_limit(&self, site: &SiteId) -> StoreResult<Option<Power>> {
+        let row: Option<Option<i64>> = with_pool!(self, |pool, d| {
+            sqlx::query_scalar("SELECT max_power_w FROM sites WHERE id = $1")
+                .bind(site.as_str())
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(hash.is_some_and(|h| verify_hash(secret, &h)))
+        let watts = row.ok_or_else(|| StoreError::not_found("site", site))?;
+        Ok(watts.map(Power::from_watts))
+    }
+
+    /// Sets (or clears, with `None`) the site's grid connection limit and bumps its
+    /// configuration version; returns the new version.
+    pub async fn set_site_power_limit(
+        &self,
+        site: &SiteId,
+        limit: Option<Power>,
+    ) -> StoreResult<u64> {
+        if limit.is_some_and(|p| p.watts() <= 0) {
+            return Err(StoreError::invalid(
+                "site power limit",
+                "the limit must be above 0 W: clear it instead of setting 0",
+            ));
+        }
+        let now = DbTime::from(Timestamp::now());
+        let v: Option<i64> = with_pool!(self, |pool, d| {
+            sqlx::query_scalar(
+                "UPDATE sites SET max_power_w = $2, config_version = config_version + 1, updated_at = $3 \
+                 WHERE id = $1 RETURNING config_version",
+            )
+            .bind(site.as_str())
+            .bind(limit.map(Power::watts))
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        });
+        to_u64(
+            v.ok_or_else(|| StoreError::not_found("site", site))?,
+            "config version",
+        )
     }
 
     /// Registers a driver account, scoped to `operator` or platform-wide.
@@ -337,32 +294,6 @@ impl Store {
             return Err(StoreError::not_found("site", id));
         }
         self.get_site(id).await
-    }
-
-    /// Removes a charger that no order refers to (a charger with history is kept for
-    /// settlement and audit: re-register it at its new site instead).
-    pub async fn delete_charger(&self, pile: &PileCode) -> StoreResult<()> {
-        let pile = pile.to_string();
-        let done = with_pool!(self, |pool, d| {
-            sqlx::query("DELETE FROM chargers WHERE pile_code = $1")
-                .bind(&pile)
-                .execute(pool)
-                .await
-                .map_err(|e| match StoreError::on_insert(e, "charger", &pile) {
-                    StoreError::Invalid { what, .. } => StoreError::Invalid {
-                        what,
-                        reason: format!(
-                            "charger {pile} has orders and is kept for settlement and audit"
-                        ),
-                    },
-                    other => other,
-                })?
-                .rows_affected()
-        });
-        if done == 0 {
-            return Err(StoreError::not_found("charger", pile));
-        }
-        Ok(())
     }
 
     /// The accounts an operator scopes, by id.

@@ -20,6 +20,19 @@ fn n() -> u32 {
 async fn request(srv: &Srv, method: &Method, path: &str, t: &Tenant) -> (String, Option<Value>) {
     let i = n();
     let order = srv.fixture_order(t).await;
+    let bill = super::bills::fixture_bill(srv, t).await;
+    // Each removal needs a card of its own (the previous caller may have removed one).
+    let card = format!("{:016X}", 0xC0DE_0000_u64 + u64::from(i));
+    if *method == Method::DELETE && path == "/v1/accounts/{id}/cards/{card}" {
+        let (s, b) = srv
+            .post(
+                &format!("/v1/accounts/{}/cards", t.account),
+                &srv.admin,
+                json!({"card": card}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
     let fill = |p: &str| {
         p.replace(
             "/v1/operators/{id}",
@@ -31,6 +44,8 @@ async fn request(srv: &Srv, method: &Method, path: &str, t: &Tenant) -> (String,
         .replace("/v1/sessions/{id}", &format!("/v1/sessions/{}", order.0))
         .replace("/v1/commands/{id}", &format!("/v1/commands/{}", order.1))
         .replace("{site}", t.site.as_str())
+        .replace("{card}", &card)
+        .replace("/v1/bills/{id}", &format!("/v1/bills/{bill}"))
     };
     let body = match (method.as_str(), path) {
         ("POST", "/v1/operators") => Some(json!({"id": format!("op-new-{i}"), "name": "n"})),
@@ -46,6 +61,7 @@ async fn request(srv: &Srv, method: &Method, path: &str, t: &Tenant) -> (String,
         ("POST", "/v1/accounts") => Some(
             json!({"id": format!("acct-new-{i}"), "operator": t.operator.to_string(), "name": "n"}),
         ),
+        ("POST", "/v1/accounts/{id}/cards") => Some(json!({"card": card, "offline_limit": "20"})),
         ("POST", "/v1/accounts/{id}/top-ups") | ("POST", "/v1/accounts/{id}/refunds") => {
             Some(json!({"amount": "0.01", "provider": "test", "reference": format!("ref-{i}")}))
         }
@@ -56,6 +72,13 @@ async fn request(srv: &Srv, method: &Method, path: &str, t: &Tenant) -> (String,
             json!({"charger": t.pile.to_string(), "connector": 2, "account": t.account.to_string(), "amount": "1"}),
         ),
         ("POST", "/v1/sessions/{id}/stop") => None,
+        ("POST", "/v1/operators/{id}/sharing-rules") => {
+            Some(json!({"terms": {"service_fee_pct": "10", "per_session": "0.10"}}))
+        }
+        ("PUT", "/v1/operators/{id}/billing") => Some(json!({"time_zone": "Asia/Shanghai"})),
+        ("PUT", "/v1/operators/{id}/webhook") => {
+            Some(json!({"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef0123"}))
+        }
         ("POST", "/v1/edges/{site}/records") => {
             Some(json!({"v": 1, "site": t.site.to_string(), "records": [
                 {"seq": 1, "at": "2026-01-01T00:00:00Z", "type": "alarm", "severity": "info", "code": "test", "message": "m", "pile": null}
@@ -63,18 +86,28 @@ async fn request(srv: &Srv, method: &Method, path: &str, t: &Tenant) -> (String,
         }
         _ => None,
     };
-    (fill(path), body)
+    let path = match path {
+        // The list names the tenant it asks for (an operator's own list needs no filter).
+        "/v1/bills" => format!("/v1/bills?operator={}", t.operator),
+        p => fill(p),
+    };
+    (path, body)
 }
 
 /// Which callers of tenant A may use `path` on A's resources.
 fn allowed(method: &Method, path: &str, role: &str) -> bool {
     let r = role;
     match (method.as_str(), path) {
-        ("POST", "/v1/operators") => r == "admin",
+        ("POST", "/v1/operators")
+        | ("POST", "/v1/operators/{id}/sharing-rules")
+        | ("PUT", "/v1/operators/{id}/billing") => r == "admin",
         ("GET", "/v1/events") => r != "none",
         ("GET", "/v1/accounts/{id}")
         | ("POST", "/v1/accounts/{id}/top-ups")
-        | ("GET", "/v1/accounts/{id}/ledger") => {
+        | ("GET", "/v1/accounts/{id}/ledger")
+        | ("POST", "/v1/accounts/{id}/cards")
+        | ("GET", "/v1/accounts/{id}/cards")
+        | ("DELETE", "/v1/accounts/{id}/cards/{card}") => {
             matches!(r, "admin" | "operator" | "driver")
         }
         ("GET", "/v1/sessions/{id}")
@@ -183,7 +216,8 @@ async fn openapi_documents_exactly_the_routes() {
         let concrete = path
             .replace("{id}", "x")
             .replace("{pile}", "32010600000001")
-            .replace("{site}", "x");
+            .replace("{site}", "x")
+            .replace("{card}", "00000000D14B0A54");
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let (status, body) = srv.call(m, &concrete, None, None).await;
         assert!(

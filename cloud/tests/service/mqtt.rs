@@ -120,21 +120,43 @@ async fn embedded_broker_delivers_commands_and_acks_records() {
         Some((srv.a.site.as_str(), &secret)),
     )
     .await;
+    let site = srv.a.site.as_str();
     // A wrong credential is refused by the broker.
-    let mut opts = MqttOptions::new(srv.a.site.to_string(), "127.0.0.1", port);
-    opts.set_credentials(srv.a.site.as_str(), "wrong");
+    assert!(
+        !connects(port, site, "wrong").await,
+        "a wrong edge credential was accepted"
+    );
+    // The site's edge bearer token works as its MQTT password too (one secret per edge);
+    // another site's token, or a driver's, does not.
+    assert!(
+        connects(port, site, &srv.a.edge_token).await,
+        "the edge token was refused"
+    );
+    assert!(
+        !connects(port, site, &srv.b.edge_token).await,
+        "site B's token let site A in"
+    );
+    assert!(
+        !connects(port, site, &srv.a.driver_token).await,
+        "a driver token let an edge in"
+    );
+    srv.stop().await;
+}
+
+/// True when the broker accepts the login (bounded).
+async fn connects(port: u16, user: &str, password: &str) -> bool {
+    let mut opts = MqttOptions::new(user, "127.0.0.1", port);
+    opts.set_credentials(user, password);
     let (_c, mut ev) = AsyncClient::new(opts, 8);
-    let refused = loop {
+    loop {
         match tokio::time::timeout(Duration::from_secs(5), ev.poll()).await {
             Ok(Ok(Event::Incoming(Packet::ConnAck(a)))) => {
-                break a.code != rumqttc::ConnectReturnCode::Success
+                break a.code == rumqttc::ConnectReturnCode::Success
             }
             Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => break true,
+            Ok(Err(_)) | Err(_) => break false,
         }
-    };
-    assert!(refused, "a wrong edge credential was accepted");
-    srv.stop().await;
+    }
 }
 
 #[tokio::test]

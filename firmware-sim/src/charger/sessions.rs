@@ -123,10 +123,14 @@ impl Charger {
             return;
         }
         self.connectors[i].activity = Activity::Idle;
-        self.connectors[i].start_intent = None;
+        // The record names the card that started the session (none for a VIN start).
+        let card = match self.connectors[i].start_intent.take() {
+            Some(StartBy::Card(card)) => card,
+            _ => PhysicalCardNo::NONE,
+        };
         if r.authorised == Outcome::Succeeded && self.connectors[i].vehicle.is_some() {
             let origin = TransactionOrigin::CARD;
-            self.start_charge(i, now, r.serial, origin, PhysicalCardNo::NONE, out);
+            self.start_charge(i, now, r.serial, origin, card, out);
         } else {
             self.event(
                 SimEvent::StartRefused {
