@@ -12,6 +12,8 @@
 //!   producer keeping up to 8 records in flight (`submit` + `Ticket::durable`, the shape of
 //!   a connection that goes on reading frames while earlier ones are flushed);
 //! - caller batches: `append_batch` of 1,000 records (one write + one flush each);
+//! - encode: `PreparedRecord::new` alone (the JSON encoding done in each caller's task), to
+//!   show its share of an append;
 //! - replay: reading the outbox of N records in order in batches of 50,000, raw JSON and
 //!   decoded `Record`s. Goal context: ≥ 100,000 frames/s durable, 3 million records in ≤ 60 s.
 
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use voltline_edge::store::{
-    GroupCommitConfig, GroupCommitter, NewRecord, Store, StoreConfig, Ticket,
+    GroupCommitConfig, GroupCommitter, NewRecord, PreparedRecord, Store, StoreConfig, Ticket,
 };
 use voltline_protocol::domain::{
     ConnectorNo, Energy, Money, PileCode, Power, SerialTime, Soc, TransactionSerial,
@@ -106,6 +108,23 @@ fn main() {
     })
     .unwrap();
     println!("record size: {} bytes of JSON", sample.len());
+
+    // Encode cost alone: what every caller pays per record before the writer sees it.
+    let to_encode: Vec<NewRecord> = (0..ingest_n as u64).map(|i| reading(i % 500, i)).collect();
+    let start = Instant::now();
+    let mut encoded_bytes = 0usize;
+    for r in &to_encode {
+        let p = PreparedRecord::new(r).unwrap();
+        encoded_bytes += std::hint::black_box(&p) as *const _ as usize & 1;
+    }
+    std::hint::black_box(encoded_bytes);
+    report(
+        "encode: PreparedRecord::new, one thread",
+        ingest_n,
+        start.elapsed(),
+        None,
+    );
+    drop(to_encode);
 
     // Baseline A: raw sled inserts, no flush.
     let dir = tempfile::tempdir().unwrap();

@@ -23,6 +23,7 @@ pub mod link;
 mod pg;
 pub mod process;
 pub mod queries;
+pub mod remote;
 pub mod seed;
 
 pub use cloud::{CloudOptions, TestCloud};

@@ -126,8 +126,12 @@ pub fn start_embedded(state: &AppState) -> Result<InternalLogin, MqttError> {
         router: RouterConfig {
             max_connections: MAX_CONNECTIONS,
             max_outgoing_packet_count: 200,
-            max_segment_size: 100 * 1024 * 1024,
-            max_segment_count: 10,
+            // rumqttd keeps an in-memory log per subscription filter; bound it (16 MiB for
+            // the records filter) so memory stays flat under steady ingest. Nothing is lost
+            // when a lagging cloud misses a rotated segment: the cloud acknowledges only
+            // what it committed, and the edge resends everything above that.
+            max_segment_size: 4 * 1024 * 1024,
+            max_segment_count: 4,
             custom_segment: None,
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),

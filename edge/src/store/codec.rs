@@ -6,14 +6,15 @@ use voltline_protocol::TransactionSerial;
 use super::error::{corrupt, StoreError};
 use super::Ledger;
 
-/// The outbox's reserved meta key. Every sequence key is 8 bytes below `u64::MAX`, so the
-/// meta key (the `u64::MAX` prefix plus a suffix) sorts after all of them.
+/// The outbox's reserved meta key. Every block key (the block's first sequence) is 8 bytes
+/// below `u64::MAX`, so the meta key (the `u64::MAX` prefix plus a suffix) sorts after all
+/// of them.
 pub(super) const META_KEY: &[u8] = b"\xff\xff\xff\xff\xff\xff\xff\xffmeta";
 
-/// The exclusive upper end of the sequence keys.
+/// The exclusive upper end of the block keys.
 pub(super) const SEQ_END: [u8; 8] = u64::MAX.to_be_bytes();
 
-/// A sequence's outbox key.
+/// The outbox key of the block starting at `seq`.
 pub(super) fn seq_key(seq: u64) -> [u8; 8] {
     debug_assert!(seq < u64::MAX);
     seq.to_be_bytes()
@@ -27,8 +28,9 @@ pub(super) fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(b))
 }
 
-/// The bytes a record occupies in the outbox ledger.
-pub(super) fn entry_bytes(value_len: usize) -> u64 {
+/// The bytes a block with a value of `value_len` bytes occupies in the outbox ledger (its
+/// key and its value).
+pub(super) fn block_bytes(value_len: usize) -> u64 {
     8 + value_len as u64
 }
 

@@ -2,11 +2,26 @@
 //! commands, the active sessions, the index of stored transaction serials and the cached site
 //! config (tariff, authorisation list, limits).
 //!
-//! Trees: `outbox` (big-endian `u64` sequence → the JSON of a [`Record`](voltline_protocol::sync::Record), exactly the bytes
-//! that go up; plus one reserved meta key holding the head, the acknowledged mark and the
-//! byte count), `serials` (transaction serial → the sequence of its record), `inbox`
-//! (command id → [`InboxEntry`]), `sessions` (pile + connector → [`Session`](crate::connector::Session)) and `config`
-//! (the [`SiteConfig`]).
+//! Trees: `outbox` (blocks of records: big-endian `u64` first sequence of the block → a
+//! framed list of the records' JSON, each exactly the bytes of a
+//! [`Record`](voltline_protocol::sync::Record) that go up, an empty one for a thinned record
+//! — see `block.rs`; plus one reserved meta key holding the head, the acknowledged mark and
+//! the byte count), `serials` (transaction or discharge serial → the sequence of its record;
+//! billing records only), `inbox` (command id → [`InboxEntry`]), `sessions` (pile +
+//! connector → [`Session`](crate::connector::Session)) and `config` (the [`SiteConfig`]).
+//!
+//! Why blocks: sled manages about 100,000 single-key inserts a second on two cores, far
+//! below the ingest goal, so one write (a group commit) stores its records as a few blocks
+//! of at most 4 KiB (about 14 records) instead of one key each. Blocks stay that small
+//! because sled writes larger pages as blob files its flush does not fsync (see
+//! `block.rs`). No store with the earlier one-key-per-record layout has shipped to a site,
+//! so there is no migration: a non-empty outbox in that layout is refused at open as
+//! damaged (its values are not blocks).
+//!
+//! What the store owns: sequence allocation, durability marks, the byte ledger and every
+//! decision to thin, refuse or drop. What it must never do: reuse or skip a sequence, report
+//! as durable a record no flush covered, drop or thin a billing record, re-encode a stored
+//! record's bytes, or trim above the cloud's acknowledgement.
 //!
 //! # Guarantees (each has a test, named in brackets)
 //!
@@ -21,8 +36,14 @@
 //!    stored record. The head is written in the same atomic batch as the records, so after a
 //!    crash the store resumes after the last record that reached the disk: a sequence is
 //!    reused only if the record holding it never became durable, and then nothing was
-//!    acknowledged for it. (`sequences_continue_after_a_crash_without_reuse`,
-//!    `sequences_continue_after_trimming_everything`)
+//!    acknowledged for it; a block above the stored head (which no atomic write can leave)
+//!    is refused at open rather than overwritten. Blocks hold contiguous sequences, each
+//!    block starting where the previous one ends.
+//!    (`sequences_continue_after_a_crash_without_reuse`,
+//!    `sequences_continue_after_trimming_everything`,
+//!    `a_crash_between_writes_leaves_whole_blocks_with_their_meta`,
+//!    `a_block_above_the_meta_head_is_refused_rather_than_overwritten`,
+//!    `one_write_is_a_few_blocks_not_one_key_per_record`)
 //! 3. **A transaction is stored once.** A transaction (0x3B) or discharge (0xC9) record whose
 //!    serial is already stored is not appended again: the append answers
 //!    [`Appended::Duplicate`] with the first sequence. The serial index is written in the
@@ -30,15 +51,26 @@
 //! 4. **Trimming only moves forward.** [`Store::ack_up_to`] removes records up to the cloud's
 //!    cumulative acknowledgement; an older acknowledgement is a no-op and one beyond the head
 //!    is refused. The mark is written before the records are removed, and an interrupted
-//!    removal is finished at the next open. (`ack_only_moves_forward`,
-//!    `ack_beyond_head_is_refused`, `interrupted_trim_is_finished_at_open`)
-//! 5. **Replay is in order and bounded.** [`Store::unacked_after`] returns unacknowledged
-//!    records in sequence order, at most the requested count. (`replay_is_ordered_and_bounded`)
-//! 6. **Bounded, billing first.** Stored outbox bytes (keys + values, counted exactly and
-//!    persisted with every batch) are held against [`StoreConfig::max_bytes`] (1 GiB by
+//!    removal is finished at the next open. Blocks wholly acknowledged are removed; the block
+//!    the mark falls inside is rewritten without its acknowledged records (its other bytes
+//!    unchanged) in the same atomic batch. (`ack_only_moves_forward`,
+//!    `ack_beyond_head_is_refused`, `interrupted_trim_is_finished_at_open`,
+//!    `ack_inside_a_block_rewrites_it_without_the_acknowledged_records`)
+//! 5. **Replay is in order and bounded.** [`Store::unacked_after`] and
+//!    [`Store::unacked_raw_after`] return unacknowledged records after a sequence, in
+//!    sequence order, at most the requested count (and [`MAX_REPLAY_RECORDS`]), starting or
+//!    stopping inside a block as needed. (`replay_is_ordered_and_bounded`,
+//!    `a_block_larger_than_a_replay_batch_is_split`,
+//!    `records_larger_than_a_block_get_a_block_of_their_own`)
+//! 6. **Bounded, billing first.** Stored outbox bytes (block keys + block values, counted
+//!    exactly as each record is added and persisted with every batch;
+//!    `one_write_is_a_few_blocks_not_one_key_per_record` recounts them) are held against
+//!    [`StoreConfig::max_bytes`] (1 GiB by
 //!    default). At `thin_at_pct` (80 %) [`Store::maintain`] (which the [`GroupCommitter`] runs
 //!    in the background, `group_committer_thins_when_the_outbox_nears_its_bound`) thins meter
-//!    telemetry: it replaces by a tombstone (the key with an empty value) only `MeterReading`s
+//!    telemetry: it replaces by a tombstone (an empty record in its block, the block
+//!    rewritten whole with its sequences; `thinning_inside_a_block_keeps_its_sequences_and_counts_exactly`)
+//!    only `MeterReading`s
 //!    that are neither a session's first or last reading nor next to a tariff period change,
 //!    so the session's price is unchanged and no sequence silently disappears
 //!    (`thinning_keeps_endpoints_boundaries_and_the_price`). At `refuse_at_pct` (90 %)
@@ -61,6 +93,7 @@
 //! yet reclaimed): size the disk at about twice `max_bytes`; [`Store::size_on_disk`] reports
 //! sled's figure for monitoring.
 
+mod block;
 mod codec;
 mod config;
 mod error;
@@ -71,6 +104,8 @@ mod prepared;
 mod sessions;
 mod thin;
 
+#[cfg(test)]
+mod tests_blocks;
 #[cfg(test)]
 mod tests_bounds;
 #[cfg(test)]

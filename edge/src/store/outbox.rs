@@ -1,5 +1,13 @@
 //! The outbox: appends with sequence allocation and serial deduplication, the cloud's
 //! acknowledgement (trim), and replay.
+//!
+//! Records are stored in blocks (see [`super::block`]): one write makes one or a few
+//! blocks, an acknowledgement removes the blocks it covers entirely, and a replay read
+//! starts in the middle of a block when its cursor falls inside one. A block the cloud
+//! acknowledged only in part is rewritten without the acknowledged records (under the key
+//! of its first unacknowledged sequence, the rest of its bytes unchanged), so what is
+//! stored and counted is always exactly the unacknowledged records: at most one small block
+//! (≤ 4 KiB) is rewritten per acknowledgement.
 
 use std::collections::HashMap;
 
@@ -7,16 +15,17 @@ use jiff::Timestamp;
 use voltline_protocol::sync::{Alarm, Record, RecordBody, Severity};
 use voltline_protocol::TransactionSerial;
 
+use super::block::{self, BlockBuilder, HEADER_BYTES};
 use super::codec::{
-    decode_meta, encode_meta, entry_bytes, seq_key, seq_of, serial_key, SerialKind, META_KEY,
+    block_bytes, decode_meta, encode_meta, seq_key, seq_of, serial_key, SerialKind, META_KEY,
     SEQ_END,
 };
 use super::error::{corrupt, StoreError};
 use super::prepared::PreparedRecord;
 use super::{level_of, Ledger, Level, Store};
 
-/// Most records removed in one trim write.
-const TRIM_CHUNK: usize = 10_000;
+/// Most blocks (or serials) removed in one trim write.
+const TRIM_CHUNK: usize = 2_000;
 
 /// Most records one replay read returns (the HTTP batch limit of the contract).
 pub const MAX_REPLAY_RECORDS: usize = voltline_protocol::sync::MAX_HTTP_BATCH_RECORDS;
@@ -65,9 +74,10 @@ pub(super) fn load_ledger(outbox: &sled::Tree) -> Result<Ledger, StoreError> {
             bytes: 0,
         },
     };
-    // The meta is written with every batch, so this is a consistency check.
-    if let Some((k, _)) = outbox.range(..SEQ_END).next_back().transpose()? {
-        let last = seq_of(&k)?;
+    // The meta is written in the same atomic batch as every block, so this is a consistency
+    // check: a block above the head would be overwritten by the next append.
+    if let Some((k, v)) = outbox.range(..SEQ_END).next_back().transpose()? {
+        let last = block::last_of(seq_of(&k)?, &v)?;
         if last > ledger.head {
             return Err(corrupt(
                 "outbox meta",
@@ -115,14 +125,8 @@ impl Store {
         let mut ledger = writer.ledger;
         let mut out = Vec::with_capacity(records.len());
         let mut batch = sled::Batch::default();
+        let mut blocks = Blocks::default();
         let mut serials: HashMap<[u8; 17], u64> = HashMap::new();
-        let put = |ledger: &mut Ledger, batch: &mut sled::Batch, r: &PreparedRecord| {
-            ledger.head += 1;
-            let value = r.value(ledger.head);
-            ledger.bytes += entry_bytes(value.len());
-            batch.insert(&seq_key(ledger.head), value);
-            ledger.head
-        };
         for r in &records {
             if !r.billing && level_of(config, ledger.bytes) == Level::Full {
                 self.inner
@@ -141,7 +145,7 @@ impl Store {
                     continue;
                 }
             }
-            let seq = put(&mut ledger, &mut batch, r);
+            let seq = blocks.put(&mut ledger, &mut batch, r);
             if let Some(key) = r.serial {
                 serials.insert(key, seq);
             }
@@ -151,8 +155,9 @@ impl Store {
         if level > writer.alarmed && level >= Level::Thin {
             let alarm = bound_alarm(config.max_bytes, ledger.bytes, level);
             let alarm = NewRecord::new(Timestamp::now(), RecordBody::Alarm(alarm));
-            put(&mut ledger, &mut batch, &PreparedRecord::new(&alarm)?);
+            blocks.put(&mut ledger, &mut batch, &PreparedRecord::new(&alarm)?);
         }
+        blocks.close(&mut batch);
         if ledger == writer.ledger {
             return Ok(out);
         }
@@ -247,7 +252,11 @@ impl Store {
         self.purge_acked()
     }
 
-    /// Removes records at or below the acknowledged mark, a bounded chunk per write.
+    /// Removes records at or below the acknowledged mark, a bounded chunk of blocks per
+    /// write: blocks wholly at or below it are removed; the block the mark falls inside is
+    /// rewritten without its acknowledged records, under the key of its first
+    /// unacknowledged sequence (removal and rewrite in one atomic batch with the ledger).
+    /// Returns how many records were removed.
     pub(super) fn purge_acked(&self) -> Result<u64, StoreError> {
         let mut removed = 0u64;
         loop {
@@ -262,9 +271,28 @@ impl Store {
                 .take(TRIM_CHUNK)
             {
                 let (k, v) = item?;
-                ledger.bytes = ledger.bytes.saturating_sub(entry_bytes(v.len()));
+                let first = seq_of(&k)?;
+                let last = block::last_of(first, &v)?;
+                ledger.bytes = ledger.bytes.saturating_sub(block_bytes(v.len()));
                 batch.remove(k);
                 n += 1;
+                if last <= ledger.acked {
+                    removed += last - first + 1;
+                    continue;
+                }
+                // The mark falls inside: keep the unacknowledged rest, bytes unchanged.
+                let mut rest = BlockBuilder::new(ledger.acked + 1);
+                for (seq, at, len) in block::entries(first, &v)? {
+                    if seq > ledger.acked {
+                        rest.push(&v[at..at + len]);
+                    }
+                }
+                let rest = rest.finish();
+                ledger.bytes += block_bytes(rest.len());
+                batch.insert(&seq_key(ledger.acked + 1), rest);
+                removed += ledger.acked - first + 1;
+                // Keys are ordered: nothing at or below the mark follows this block.
+                break;
             }
             if n == 0 {
                 return Ok(removed);
@@ -275,7 +303,6 @@ impl Store {
             if level_of(&self.inner.config, ledger.bytes) < writer.alarmed {
                 writer.alarmed = level_of(&self.inner.config, ledger.bytes);
             }
-            removed += n as u64;
         }
     }
 
@@ -306,7 +333,7 @@ impl Store {
 
     /// Like [`Store::unacked_after`], but the stored JSON of each record as it goes up, and
     /// with thinned records as empty values (tombstones), so the uplink knows which
-    /// sequences of the range were thinned.
+    /// sequences of the range were thinned. Each value is a view into its block (no copy).
     pub fn unacked_raw_after(
         &self,
         after: u64,
@@ -318,11 +345,96 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut out = Vec::with_capacity(max.min(4_096));
-        for item in self.inner.outbox.range(seq_key(from)..SEQ_END).take(max) {
+        if max == 0 {
+            return Ok(out);
+        }
+        // The block holding `from` may start below it (the mark or the cursor fell inside).
+        let start = match self.inner.outbox.range(..=seq_key(from)).next_back() {
+            Some(item) => {
+                let (k, v) = item?;
+                let first = seq_of(&k)?;
+                if block::last_of(first, &v)? >= from {
+                    first
+                } else {
+                    from
+                }
+            }
+            None => from,
+        };
+        'blocks: for item in self.inner.outbox.range(seq_key(start)..SEQ_END) {
             let (k, v) = item?;
-            out.push((seq_of(&k)?, v));
+            let first = seq_of(&k)?;
+            for (seq, at, len) in block::entries(first, &v)? {
+                if seq < from {
+                    continue;
+                }
+                out.push((seq, v.subslice(at, len)));
+                if out.len() == max {
+                    break 'blocks;
+                }
+            }
         }
         Ok(out)
+    }
+
+    /// Each stored block as (first sequence, records, value bytes), in order.
+    #[cfg(test)]
+    pub(crate) fn stored_blocks(&self) -> Result<Vec<(u64, u32, usize)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.inner.outbox.range(..SEQ_END) {
+            let (k, v) = item?;
+            let first = seq_of(&k)?;
+            out.push((first, block::count_of(first, &v)?, v.len()));
+        }
+        Ok(out)
+    }
+
+    /// The outbox bytes recounted from what is stored (keys + values of every block): what
+    /// the ledger's `bytes` must equal.
+    #[cfg(test)]
+    pub(crate) fn recount_bytes(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .stored_blocks()?
+            .iter()
+            .map(|&(_, _, len)| block_bytes(len))
+            .sum())
+    }
+}
+
+/// The blocks of one write: records go into the open block until it is full, then a new
+/// one opens at the next sequence. Every byte of a block (key, header, frames, records) is
+/// counted in the ledger as it is added, so the bound is checked against exact figures.
+#[derive(Default)]
+struct Blocks {
+    open: Option<BlockBuilder>,
+}
+
+impl Blocks {
+    /// Adds `r` with the next sequence; returns it.
+    fn put(&mut self, ledger: &mut Ledger, batch: &mut sled::Batch, r: &PreparedRecord) -> u64 {
+        let seq = ledger.head + 1;
+        let len = r.len_with(seq);
+        if self.open.as_ref().is_some_and(|b| !b.fits(len)) {
+            self.close(batch);
+        }
+        let block = self.open.get_or_insert_with(|| {
+            ledger.bytes += block_bytes(HEADER_BYTES);
+            BlockBuilder::new(seq)
+        });
+        debug_assert_eq!(block.next_seq(), seq);
+        ledger.bytes += block.push_with(|out| r.write_with(seq, out)) as u64;
+        ledger.head = seq;
+        seq
+    }
+
+    /// Writes the open block, if any, into `batch`.
+    fn close(&mut self, batch: &mut sled::Batch) {
+        if let Some(b) = self.open.take() {
+            if !b.is_empty() {
+                let key = seq_key(b.first);
+                batch.insert(&key, b.finish());
+            }
+        }
     }
 }
 

@@ -7,16 +7,19 @@
 //! through the unacknowledged outbox in windows of [`THIN_WINDOW`] records (bounded memory);
 //! each window keeps its own first and last reading per session, which only keeps a few more.
 //!
-//! A thinned record leaves a tombstone (its sequence key with an empty value, 8 counted bytes
-//! instead of ~300): the cloud acknowledges the highest *contiguous* sequence, so the uplink
-//! must be able to say which sequences were thinned rather than leave silent gaps.
+//! A thinned record leaves a tombstone (an empty record in its block, 4 counted bytes of
+//! framing instead of ~300): the cloud acknowledges the highest *contiguous* sequence, so the
+//! uplink must be able to say which sequences were thinned rather than leave silent gaps.
+//! Thinning rewrites each touched block whole (same key, same sequences, the other records'
+//! bytes unchanged), together with the ledger, in one atomic batch.
 
 use std::collections::HashMap;
 
 use jiff::Timestamp;
 use voltline_protocol::sync::{Record, RecordBody};
 
-use super::codec::{encode_meta, seq_key, META_KEY};
+use super::block::{self, BlockBuilder};
+use super::codec::{encode_meta, seq_key, seq_of, META_KEY};
 use super::error::{corrupt, StoreError};
 use super::{level_of, Level, Store};
 use crate::connector::meter::same_segment;
@@ -93,26 +96,71 @@ impl Store {
     }
 
     /// Replaces the given (sequence, value bytes) entries that are still unacknowledged by
-    /// tombstones.
+    /// tombstones, rewriting each block that holds one. Returns (records thinned, bytes
+    /// freed).
     fn delete_unacked(&self, doomed: &[(u64, u64)]) -> Result<(u64, u64), StoreError> {
         if doomed.is_empty() {
             return Ok((0, 0));
         }
+        let mut seqs: Vec<u64> = doomed.iter().map(|&(seq, _)| seq).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        // The lock is held while blocks are read and rewritten: no append, trim or other
+        // thinning pass can change them in between.
         let mut writer = self.writer();
         let mut ledger = writer.ledger;
         let mut batch = sled::Batch::default();
         let (mut n, mut freed) = (0u64, 0u64);
-        for &(seq, bytes) in doomed {
+        let mut i = 0;
+        while i < seqs.len() {
+            let seq = seqs[i];
             // Entries at or below the mark are the trim's to remove (and to count).
             if seq <= ledger.acked {
+                i += 1;
                 continue;
             }
-            // A tombstone, not a removal: the sequence stays known as thinned, so the uplink
-            // can tell the cloud (whose acknowledgement stops at a gap) what is missing.
-            batch.insert(&seq_key(seq), &[] as &[u8]);
-            ledger.bytes = ledger.bytes.saturating_sub(bytes);
-            n += 1;
-            freed += bytes;
+            let Some(item) = self.inner.outbox.range(..=seq_key(seq)).next_back() else {
+                i += 1;
+                continue;
+            };
+            let (k, v) = item?;
+            let first = seq_of(&k)?;
+            let last = block::last_of(first, &v)?;
+            if last < seq {
+                i += 1;
+                continue;
+            }
+            // Every doomed sequence of this block.
+            let start = i;
+            while i < seqs.len() && seqs[i] <= last {
+                i += 1;
+            }
+            let mine = &seqs[start..i];
+            let mut rewritten = BlockBuilder::new(first);
+            let mut hit = 0u64;
+            for (s, at, len) in block::entries(first, &v)? {
+                if len > 0 && s > ledger.acked && mine.binary_search(&s).is_ok() {
+                    // A tombstone, not a removal: the sequence stays known as thinned, so the
+                    // uplink can tell the cloud (whose acknowledgement stops at a gap) what
+                    // is missing.
+                    rewritten.push(&[]);
+                    hit += 1;
+                    freed += len as u64;
+                } else {
+                    rewritten.push(&v[at..at + len]);
+                }
+            }
+            if hit == 0 {
+                continue;
+            }
+            let value = rewritten.finish();
+            debug_assert!(value.len() < v.len());
+            ledger.bytes = ledger.bytes.saturating_sub((v.len() - value.len()) as u64);
+            batch.insert(k, value);
+            n += hit;
+        }
+        if n == 0 {
+            return Ok((0, 0));
         }
         batch.insert(META_KEY, &encode_meta(&ledger));
         self.inner.outbox.apply_batch(batch)?;
