@@ -264,20 +264,9 @@ impl Site {
     async fn on_port_event(&mut self, event: PortEvent) {
         match event {
             PortEvent::Connected { sender } => {
-                let port = sender.port;
-                self.metrics
-                    .chargers_connected
-                    .get_or_create(&PortLabels { port })
-                    .inc();
-                if let Some(old) = self.piles.insert(sender.pile, PileLink::new(sender)) {
-                    // The new connection supersedes the old one.
-                    self.metrics
-                        .chargers_connected
-                        .get_or_create(&PortLabels {
-                            port: old.sender.port,
-                        })
-                        .dec();
-                }
+                // The ports keep `chargers_connected` per open connection; a new connection
+                // of a pile supersedes its old one here.
+                self.piles.insert(sender.pile, PileLink::new(sender));
                 self.publish_view();
             }
             PortEvent::Frame {
@@ -301,15 +290,11 @@ impl Site {
                 }
                 self.on_frame(pile, frame).await;
             }
-            PortEvent::Disconnected { pile, conn, port } => {
+            PortEvent::Disconnected { pile, conn, .. } => {
                 if self.piles.get(&pile).is_none_or(|l| l.sender.conn != conn) {
                     return;
                 }
                 if let Some(link) = self.piles.remove(&pile) {
-                    self.metrics
-                        .chargers_connected
-                        .get_or_create(&PortLabels { port })
-                        .dec();
                     for c in link.commands {
                         self.pile_command_done(
                             c.id,
