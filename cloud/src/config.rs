@@ -211,32 +211,26 @@ impl CloudConfig {
         CloudConfig::from_parts(&text, &origin, std::env::vars())
     }
 
-    /// Defaults, then the TOML `text`, then the `VOLTLINE_CLOUD__` variables among `env`.
+    /// Defaults, then the TOML `text`, then the `VOLTLINE_CLOUD__` variables among `env`
+    /// (the layering of [`voltline_config`], shared with the edge).
     pub fn from_parts(
         text: &str,
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<CloudConfig, ConfigError> {
-        let invalid = |origin: &str, message: String| ConfigError::Invalid {
+        let config: CloudConfig = voltline_config::from_parts(text, origin, ENV_PREFIX, env)
+            .map_err(|e| match e {
+                voltline_config::ConfigError::Read { path, source } => {
+                    ConfigError::Read { path, source }
+                }
+                voltline_config::ConfigError::Invalid { origin, message } => {
+                    ConfigError::Invalid { origin, message }
+                }
+            })?;
+        config.check().map_err(|message| ConfigError::Invalid {
             origin: origin.to_owned(),
             message,
-        };
-        let mut table: toml::Table =
-            toml::from_str(text).map_err(|e| invalid(origin, e.to_string()))?;
-        for (key, value) in env {
-            let Some(path) = key.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
-            if parts.iter().any(String::is_empty) {
-                return Err(invalid(&key, "empty key level".into()));
-            }
-            set_path(&mut table, &parts, parse_env_value(&value)).map_err(|m| invalid(&key, m))?;
-        }
-        let config: CloudConfig = table
-            .try_into()
-            .map_err(|e: toml::de::Error| invalid(origin, e.to_string()))?;
-        config.check().map_err(|m| invalid(origin, m))?;
+        })?;
         Ok(config)
     }
 
@@ -283,35 +277,6 @@ impl CloudConfig {
             );
         }
         Ok(())
-    }
-}
-
-fn parse_env_value(value: &str) -> toml::Value {
-    let probe = format!("v = {value}");
-    match toml::from_str::<toml::Table>(&probe) {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| toml::Value::String(value.to_owned())),
-        Err(_) => toml::Value::String(value.to_owned()),
-    }
-}
-
-fn set_path(table: &mut toml::Table, parts: &[String], value: toml::Value) -> Result<(), String> {
-    match parts {
-        [] => Err("empty key".into()),
-        [last] => {
-            table.insert(last.clone(), value);
-            Ok(())
-        }
-        [first, rest @ ..] => {
-            let entry = table
-                .entry(first.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match entry {
-                toml::Value::Table(t) => set_path(t, rest, value),
-                _ => Err(format!("'{first}' is a value, not a section")),
-            }
-        }
     }
 }
 
