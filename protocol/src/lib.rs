@@ -5,7 +5,8 @@
 //!   `shared/PROTOCOL.md`): typed messages for every frame ([`message`]), the envelope
 //!   ([`frame`]), typed errors ([`error`]) and a streaming `tokio-util` codec ([`codec`]);
 //! - the value types both edge and cloud must compute identically ([`domain`]): `Money`,
-//!   `Energy`, `Power`, ids, and the time-of-use [`tariff`] with its cost function;
+//!   `Energy`, `Power`, ids, the time-of-use [`tariff`] with its cost function, and how a
+//!   bidirectional meter's registers are counted ([`metering`]);
 //! - MQTT topic names ([`topics`]) and the serde messages between edge and cloud ([`sync`]).
 //!
 //! It must never do I/O: no sockets, files, clocks or threads. Everything here is pure and
@@ -18,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod frame;
 pub mod message;
+pub mod metering;
 pub mod sync;
 pub mod tariff;
 pub mod topics;
