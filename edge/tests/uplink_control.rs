@@ -148,6 +148,76 @@ async fn commands_are_stored_before_acked_once_and_expired_ones_are_reported_on_
     }
 }
 
+/// What a delivery was: a command's id, or a config notice's version.
+fn label(topic: &str, payload: &[u8]) -> String {
+    let json = serde_json::from_slice::<serde_json::Value>(payload).unwrap_or_default();
+    if topic.ends_with("/commands") {
+        format!("command {}", json["id"])
+    } else {
+        format!("{topic} {}", json["config_version"])
+    }
+}
+
+/// MQTT acknowledges QoS 1 deliveries in the order they arrived, and a broker may drop a
+/// client that does not (rumqttd does): commands, stored before they are acknowledged, and
+/// config notices, handled at once, arrive interleaved and are acknowledged in that order.
+async fn deliveries_acked_in_order(broker: SocketAddr) {
+    const COMMANDS: usize = 12;
+    let (cloud, proxy, mut edge) = setup(broker).await;
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = acked.clone();
+    proxy.on_edge_puback(move |topic, payload| seen.lock().unwrap().push(label(topic, payload)));
+    let site = cloud.site.clone();
+    for i in 0..COMMANDS {
+        let env = envelope(&site, &format!("cmd-order-{i}"), 60);
+        cloud.publish(SiteChannel::Commands, serde_json::to_vec(&env).unwrap());
+        // An old config version: nothing to fetch, acknowledged at once.
+        cloud.publish(SiteChannel::Config, notice(&site, i as u64 % 2));
+    }
+    for _ in 0..COMMANDS {
+        tokio::time::timeout(Duration::from_secs(10), edge.commands.recv())
+            .await
+            .expect("every command reached the site")
+            .unwrap();
+    }
+    // The cloud's acks of the edge's `Received` results arrive too, on their own topic.
+    let ours = |labels: &[String]| labels.iter().filter(|l| !l.contains("/acks ")).count();
+    eventually("every command and notice is acknowledged", 10, || {
+        ours(&acked.lock().unwrap()) == 2 * COMMANDS
+    })
+    .await;
+    // The broker chooses the order it delivers in; the edge must acknowledge in that order.
+    let acked = acked.lock().unwrap().clone();
+    let delivered: Vec<String> = proxy
+        .delivered()
+        .iter()
+        .map(|(topic, payload)| label(topic, payload))
+        .collect();
+    assert!(
+        delivered.starts_with(&acked),
+        "acknowledged out of order:\n acked {acked:?}\n delivered {delivered:?}"
+    );
+    assert_eq!(
+        edge.metrics.uplink_failures.get(),
+        0,
+        "the broker never dropped the edge"
+    );
+    edge.stop().await;
+    forget_site(broker, &cloud.site).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_acknowledged_in_the_order_they_arrived() {
+    deliveries_acked_in_order(start_rumqttd()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_acknowledged_in_the_order_they_arrived_on_mosquitto() {
+    if let Some(b) = mosquitto("deliveries_are_acknowledged_in_order") {
+        deliveries_acked_in_order(b).await;
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 
 fn pile(n: u64) -> PileCode {

@@ -8,6 +8,12 @@
 //! bounded `commands` channel. If storing fails the delivery is not acknowledged: the broker
 //! redelivers it on the next connection.
 //!
+//! It also acknowledges every other delivery the poll task handled, in its turn: MQTT
+//! acknowledges QoS 1 deliveries in the order they arrived, and a broker may drop a client
+//! that does not, so this task is the only one that acknowledges. Storing is retried a few
+//! times before a delivery is left unacknowledged (the broker then cuts the link and
+//! redelivers everything not acknowledged, in order).
+//!
 //! This task never waits on the poll task (acks are `try_ack`), so the poll task may wait on
 //! this one.
 
@@ -19,30 +25,42 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use voltline_protocol::sync::{CommandEnvelope, CommandOutcome, CommandResult, RecordBody};
 
-use super::mqtt::ack;
+use super::mqtt::{ack, Delivery};
 use super::wire;
 use super::Ctx;
 use crate::store::{CommandStatus, GroupCommitter, NewRecord, Received};
+
+/// How many times a command is offered to the store before it is left unacknowledged.
+const STORE_ATTEMPTS: u32 = 3;
+/// The wait before the first retry; the n-th retry waits n times as long.
+const STORE_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The command task.
 pub(super) async fn run(
     ctx: Arc<Ctx>,
     client: AsyncClient,
     committer: GroupCommitter,
-    mut rx: mpsc::Receiver<Publish>,
+    mut rx: mpsc::Receiver<Delivery>,
     commands: mpsc::Sender<CommandEnvelope>,
     shutdown: CancellationToken,
 ) {
     loop {
-        let p = tokio::select! {
+        let delivery = tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
-            p = rx.recv() => match p {
-                Some(p) => p,
+            d = rx.recv() => match d {
+                Some(d) => d,
                 None => return,
             },
         };
-        let Some(env) = store_and_ack(&ctx, &client, &committer, &p).await else {
+        let p = match delivery {
+            Delivery::Handled(p) => {
+                ack(&ctx, &client, &p);
+                continue;
+            }
+            Delivery::Command(p) => p,
+        };
+        let Some(env) = store_and_ack(&ctx, &client, &committer, &p, &shutdown).await else {
             continue;
         };
         if commands.is_closed() {
@@ -64,6 +82,7 @@ async fn store_and_ack(
     client: &AsyncClient,
     committer: &GroupCommitter,
     p: &Publish,
+    shutdown: &CancellationToken,
 ) -> Option<CommandEnvelope> {
     let env = match wire::parse_command(&ctx.cfg.site, &p.payload) {
         Ok(env) => env,
@@ -74,8 +93,23 @@ async fn store_and_ack(
             return None;
         }
     };
-    let now = Timestamp::now();
-    match ctx.store.receive_command(env.clone(), now).await {
+    let mut attempt = 0;
+    let (now, received) = loop {
+        let now = Timestamp::now();
+        match ctx.store.receive_command(env.clone(), now).await {
+            Err(e) if attempt + 1 < STORE_ATTEMPTS => {
+                attempt += 1;
+                ctx.metrics.internal_errors.inc();
+                tracing::warn!(command = %env.id, error = %e, attempt, "uplink: command not stored; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(STORE_RETRY * attempt) => {}
+                    () = shutdown.cancelled() => return None,
+                }
+            }
+            r => break (now, r),
+        }
+    };
+    match received {
         Err(e) => {
             ctx.metrics.internal_errors.inc();
             tracing::error!(command = %env.id, error = %e, "uplink: command not stored, so not acknowledged; the cloud's broker redelivers it");

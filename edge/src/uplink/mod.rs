@@ -107,7 +107,7 @@ pub struct UplinkConfig {
     pub config_refresh_s: u64,
     /// Largest config document accepted, bytes.
     pub config_max_bytes: usize,
-    /// Command deliveries waiting to be stored.
+    /// Deliveries waiting to be acknowledged in order (commands are stored first).
     pub command_queue: usize,
 }
 
@@ -307,12 +307,11 @@ impl Uplink {
         let poll = tokio::spawn(mqtt::poll(
             ctx.clone(),
             eventloop,
-            client.clone(),
             mqtt::Outlets {
                 link: link_tx,
                 acks: acks_tx,
                 notices: notice_tx,
-                commands: cmd_tx,
+                deliveries: cmd_tx,
             },
             shutdown.clone(),
         ));

@@ -65,14 +65,25 @@ pub(super) struct Outlets {
     pub acks: watch::Sender<u64>,
     /// The highest config version announced.
     pub notices: watch::Sender<u64>,
-    pub commands: mpsc::Sender<Publish>,
+    /// Every delivery, in receive order, to the command task, which alone acknowledges them
+    /// (MQTT acknowledges QoS 1 deliveries in the order they arrived; a broker may drop a
+    /// client that acknowledges out of order).
+    pub deliveries: mpsc::Sender<Delivery>,
+}
+
+/// A delivery on its way to be acknowledged.
+#[derive(Debug)]
+pub(super) enum Delivery {
+    /// A command: stored first, then acknowledged.
+    Command(Publish),
+    /// Anything else, already handled: acknowledged in its turn.
+    Handled(Publish),
 }
 
 /// The poll task.
 pub(super) async fn poll(
     ctx: Arc<Ctx>,
     mut eventloop: EventLoop,
-    client: AsyncClient,
     out: Outlets,
     shutdown: CancellationToken,
 ) {
@@ -115,7 +126,7 @@ pub(super) async fn poll(
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 ctx.contact();
-                if !dispatch(&ctx, &client, &out, p, &shutdown).await {
+                if !dispatch(&ctx, &out, p, &shutdown).await {
                     return;
                 }
             }
@@ -161,13 +172,7 @@ pub(super) async fn poll(
 }
 
 /// Hands one incoming message on. Returns false when the uplink is stopping.
-async fn dispatch(
-    ctx: &Ctx,
-    client: &AsyncClient,
-    out: &Outlets,
-    p: Publish,
-    shutdown: &CancellationToken,
-) -> bool {
+async fn dispatch(ctx: &Ctx, out: &Outlets, p: Publish, shutdown: &CancellationToken) -> bool {
     let raise = |w: &watch::Sender<u64>, v: u64| {
         w.send_if_modified(|cur| {
             let up = v > *cur;
@@ -177,23 +182,32 @@ async fn dispatch(
             up
         });
     };
-    match wire::classify(&ctx.cfg.site, &p.topic, &p.payload) {
-        Inbound::Ack(up_to) => raise(&out.acks, up_to),
-        Inbound::ConfigNotice(version) => raise(&out.notices, version),
-        Inbound::Command => {
-            // Acknowledged by the command task once stored.
-            return tokio::select! {
-                r = out.commands.send(p) => r.is_ok(),
-                () = shutdown.cancelled() => false,
-            };
+    let delivery = match wire::classify(&ctx.cfg.site, &p.topic, &p.payload) {
+        Inbound::Command => Delivery::Command(p),
+        Inbound::Ack(up_to) => {
+            raise(&out.acks, up_to);
+            Delivery::Handled(p)
+        }
+        Inbound::ConfigNotice(version) => {
+            raise(&out.notices, version);
+            Delivery::Handled(p)
         }
         Inbound::Rejected(reason) => {
             ctx.metrics.uplink_rejected.inc();
             tracing::warn!(topic = %p.topic, %reason, "uplink: cloud message refused");
+            Delivery::Handled(p)
+        }
+    };
+    if let Delivery::Handled(p) = &delivery {
+        if p.qos == QoS::AtMostOnce {
+            return true; // nothing to acknowledge
         }
     }
-    ack(ctx, client, &p);
-    true
+    // Acknowledged by the command task, after every earlier delivery.
+    tokio::select! {
+        r = out.deliveries.send(delivery) => r.is_ok(),
+        () = shutdown.cancelled() => false,
+    }
 }
 
 /// Acknowledges a delivery without waiting. A failure (queue full or closed) leaves the

@@ -1,7 +1,8 @@
 //! A TCP proxy between the edge and the broker: `cut` drops every connection and refuses new
 //! ones (the link to the cloud is down), `restore` lets them through again. It also reads the
 //! MQTT packets going by, to see when the edge acknowledges a delivery: `on_edge_puback`
-//! gets the payload of the PUBLISH that the edge's PUBACK acknowledges.
+//! gets the payload of the PUBLISH that the edge's PUBACK acknowledges, and `delivered` lists
+//! the QoS 1+ deliveries to the edge in the order they went by.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,10 +17,14 @@ type Hook = Arc<dyn Fn(&str, &[u8]) + Send + Sync>;
 /// Deliveries to the edge by packet id: (topic, payload).
 type Deliveries = Arc<Mutex<HashMap<u16, (String, Vec<u8>)>>>;
 
+/// Every QoS 1+ delivery to the edge in order: (topic, payload).
+type Delivered = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 pub struct Proxy {
     pub addr: SocketAddr,
     up: watch::Sender<u64>,
     hook: Arc<Mutex<Option<Hook>>>,
+    delivered: Delivered,
 }
 
 impl Proxy {
@@ -31,6 +36,8 @@ impl Proxy {
         let (up, rx) = watch::channel(0u64);
         let hook: Arc<Mutex<Option<Hook>>> = Arc::default();
         let h = hook.clone();
+        let delivered: Delivered = Arc::default();
+        let log = delivered.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((edge, _)) = listener.accept().await else {
@@ -41,10 +48,27 @@ impl Proxy {
                     drop(edge);
                     continue;
                 }
-                tokio::spawn(pipe(edge, upstream, rx.clone(), state, h.clone()));
+                tokio::spawn(pipe(
+                    edge,
+                    upstream,
+                    rx.clone(),
+                    state,
+                    h.clone(),
+                    log.clone(),
+                ));
             }
         });
-        Proxy { addr, up, hook }
+        Proxy {
+            addr,
+            up,
+            hook,
+            delivered,
+        }
+    }
+
+    /// The QoS 1+ deliveries to the edge so far, in order: (topic, payload).
+    pub fn delivered(&self) -> Vec<(String, Vec<u8>)> {
+        self.delivered.lock().unwrap().clone()
     }
 
     /// Drops every connection and refuses new ones.
@@ -77,6 +101,7 @@ async fn pipe(
     mut state: watch::Receiver<u64>,
     at: u64,
     hook: Arc<Mutex<Option<Hook>>>,
+    log: Delivered,
 ) {
     let Ok(broker) = TcpStream::connect(upstream).await else {
         return;
@@ -102,9 +127,9 @@ async fn pipe(
                     if body.len() >= 4 + tl {
                         let topic = String::from_utf8_lossy(&body[2..2 + tl]).into_owned();
                         let pkid = u16::from_be_bytes([body[2 + tl], body[3 + tl]]);
-                        d.lock()
-                            .unwrap()
-                            .insert(pkid, (topic, body[4 + tl..].to_vec()));
+                        let payload = body[4 + tl..].to_vec();
+                        log.lock().unwrap().push((topic.clone(), payload.clone()));
+                        d.lock().unwrap().insert(pkid, (topic, payload));
                     }
                 }
             }
