@@ -165,6 +165,7 @@ impl Running {
         let mqtt_addr = mqtt.as_ref().map(MqttPort::local_addr);
         drop(events_tx);
 
+        let mut cloud_contact = None;
         let (uplink_state, uplink) = if config.cloud.enabled {
             let credential = config.credential()?;
             if credential.is_empty() {
@@ -188,6 +189,7 @@ impl Running {
                 shutdown.clone(),
             )?;
             others.push(handle.join);
+            cloud_contact = Some(handle.last_cloud_contact);
             (handle.state.clone(), handle.state)
         } else {
             drop(commands_tx);
@@ -203,9 +205,10 @@ impl Running {
             (rx.clone(), rx)
         };
 
-        let site = Site::new(
+        let mut site = Site::new(
             SiteOptions {
                 time_zone: config.time_zone()?,
+                grid: config.grid_options(),
                 ..SiteOptions::default()
             },
             SiteDeps {
@@ -215,6 +218,9 @@ impl Running {
                 metrics: metrics.clone(),
             },
         )?;
+        if let Some(contact) = cloud_contact {
+            site = site.with_cloud_contact(contact);
+        }
         let site_view = site.view();
         let site_task = tokio::spawn(site.run(events_rx, commands_rx, shutdown.clone()));
 

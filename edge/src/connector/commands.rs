@@ -1,11 +1,9 @@
-//! Commands from the cloud (start, stop, discharge), card starts at the pile (0x31 → the
-//! cached authorisation list → 0x32) and discharge setpoints.
+//! Commands from the cloud (start, stop, discharge) and discharge setpoints. Card starts at
+//! the pile are in `cards.rs`.
 
 use voltline_protocol::domain::money::scale;
 use voltline_protocol::domain::{CommandId, Money, RoundingRule};
-use voltline_protocol::message::transaction::{
-    AuthFailure, Outcome, PhysicalCardNo, PileStartReply, PileStartRequest, RemoteStart,
-};
+use voltline_protocol::message::transaction::{PhysicalCardNo, RemoteStart};
 use voltline_protocol::message::v2g::{DischargeSetpoint, DischargeStart};
 use voltline_protocol::sync::{
     Authorisation, Command, CommandEnvelope, CommandOutcome, SessionLimit,
@@ -16,7 +14,7 @@ use voltline_protocol::{Message, TransactionSerial};
 
 use super::machine::{failed, ms, rejected, result};
 use super::session::{Direction, PendingStart, StopCause};
-use super::{Admission, CardDecision, ConnectorMachine, Context, Effect, Ignored, State, Step};
+use super::{Admission, ConnectorMachine, Context, Effect, Ignored, State, Step};
 
 const REFUSED_FOR_BOUND: &str =
     "the site's store is near its bound and refuses new sessions; the operator must restore the uplink";
@@ -177,6 +175,7 @@ impl ConnectorMachine {
             direction,
             deadline: ctx.now + ms(self.config.start_timeout_ms),
             waiting_for_plug: false,
+            card: None,
         });
     }
 
@@ -216,85 +215,6 @@ impl ConnectorMachine {
                 self.state = other;
             }
         }
-    }
-
-    pub(super) fn on_card_request(
-        &mut self,
-        ctx: &Context<'_>,
-        r: PileStartRequest,
-        step: &mut Step,
-    ) {
-        if !matches!(self.state, State::Idle { .. }) {
-            step.ignored = Some(Ignored::Irrelevant);
-            return;
-        }
-        if ctx.admission == Admission::Refuse {
-            step.push(self.card_refusal(AuthFailure::StationCapacityInsufficient));
-            return;
-        }
-        step.push(Effect::AuthoriseCard {
-            card: r.card,
-            method: r.method,
-        });
-    }
-
-    pub(super) fn on_card_decision(
-        &mut self,
-        ctx: &Context<'_>,
-        card: PhysicalCardNo,
-        decision: CardDecision,
-    ) -> Step {
-        let mut step = Step::default();
-        if !matches!(self.state, State::Idle { .. }) {
-            return Step::ignore(Ignored::NotPending);
-        }
-        match decision {
-            CardDecision::Authorised { .. } if ctx.admission == Admission::Refuse => {
-                step.push(self.card_refusal(AuthFailure::StationCapacityInsufficient));
-            }
-            CardDecision::Authorised {
-                account,
-                serial,
-                limit,
-                balance,
-            } => {
-                step.push(Effect::Send(Message::PileStartReply(PileStartReply {
-                    serial,
-                    pile_code: self.id.pile,
-                    connector: self.id.connector,
-                    logical_card: Bcd::ZERO,
-                    balance: balance.round_to(scale::CENT, RoundingRule::Down),
-                    authorised: Outcome::Succeeded,
-                    failure: AuthFailure::None,
-                })));
-                self.state = State::StartRequested(PendingStart {
-                    command_id: None,
-                    serial,
-                    authorisation: Authorisation::OfflineCard {
-                        card: card.to_string(),
-                        account,
-                    },
-                    limit,
-                    direction: Direction::Charge,
-                    deadline: ctx.now + ms(self.config.start_timeout_ms),
-                    waiting_for_plug: false,
-                });
-            }
-            CardDecision::Refused(failure) => step.push(self.card_refusal(failure)),
-        }
-        step
-    }
-
-    fn card_refusal(&self, failure: AuthFailure) -> Effect {
-        Effect::Send(Message::PileStartReply(PileStartReply {
-            serial: TransactionSerial::NONE,
-            pile_code: self.id.pile,
-            connector: self.id.connector,
-            logical_card: Bcd::ZERO,
-            balance: Money::ZERO,
-            authorised: Outcome::Failed,
-            failure,
-        }))
     }
 
     pub(super) fn on_setpoint(

@@ -1,6 +1,6 @@
 //! Frames from the pile: the dispatch by frame type, heartbeats, real-time data (0x13) with
 //! the session's pricing and limits, and the V2G meter (0xC7). Replies, session endings and
-//! billing records are in `replies.rs`; card requests (0x31) in `commands.rs`.
+//! billing records are in `replies.rs`; card requests (0x31) in `cards.rs`.
 
 use voltline_protocol::domain::Money;
 use voltline_protocol::domain::{ConnectorNo, PileCode};
@@ -125,10 +125,15 @@ impl ConnectorMachine {
                     serial,
                     result: RecordAckResult::Accepted,
                 });
+                let dropped = self.take_dropped_start(serial).map(|p| p.authorisation);
                 let session = self.session_of(serial);
+                let authorisation = session
+                    .map(|s| s.authorisation.clone())
+                    .or(dropped)
+                    .unwrap_or(Authorisation::Pile);
                 let record = RecordBody::Transaction(TransactionUp {
                     pile: self.id.pile,
-                    authorisation: session.map_or(Authorisation::Pile, |s| s.authorisation.clone()),
+                    authorisation,
                     edge_cost: session.and_then(|s| self.final_cost(ctx, s, &r)),
                     record: *r,
                 });
@@ -140,11 +145,16 @@ impl ConnectorMachine {
                     serial,
                     result: Outcome::Succeeded,
                 });
-                let order = self.session_of(serial).and_then(|s| s.order().cloned());
+                let session = self.session_of(serial);
+                let order = session.and_then(|s| s.order().cloned());
+                let metering = session
+                    .filter(|s| s.registers.metering().first_registers.is_some())
+                    .map(|s| s.registers.close(&r, ctx.now));
                 let record = RecordBody::Discharge(DischargeUp {
                     pile: self.id.pile,
                     order,
                     record: r,
+                    metering,
                 });
                 self.on_record(ctx, serial, record, ack, step)
             }
@@ -172,7 +182,6 @@ impl ConnectorMachine {
         }
     }
 
-    /// The session `serial` belongs to, if the state holds it.
     /// The session's price with its record's final register as the last reading: the last
     /// 0x13 came up to a report interval before the end. The reading is placed at the
     /// record's end time (the pile's clock, read in its zone), clamped between the session's
@@ -199,6 +208,7 @@ impl ConnectorMachine {
         meter.cost(tariff).ok().or(s.cost)
     }
 
+    /// The session `serial` belongs to, if the state holds it.
     fn session_of(&self, serial: TransactionSerial) -> Option<&Session> {
         self.state.session().filter(|s| s.serial == serial)
     }
@@ -252,6 +262,15 @@ impl ConnectorMachine {
             State::Idle { .. } => {
                 let known =
                     self.durable.contains(&rt.serial) || self.in_flight.contains(&rt.serial);
+                if let Some(p) = charging
+                    .then(|| self.take_dropped_start(rt.serial))
+                    .flatten()
+                {
+                    // A card start taken for dropped: the pile did start on its 0x32.
+                    self.state = State::Charging(Session::from_start(p, ctx.now));
+                    self.on_reading(ctx, rt, step);
+                    return;
+                }
                 if charging && !rt.serial.is_none() && !known {
                     // A session the pile started without us (e.g. while the edge was down).
                     let s = Session::new(
@@ -266,6 +285,13 @@ impl ConnectorMachine {
                     self.on_reading(ctx, rt, step);
                     return;
                 }
+                State::Idle {
+                    plugged: self.plugged,
+                }
+            }
+            State::StartRequested(p) if !charging && self.card_start_not_taken(&p, ctx) => {
+                // The pile reports idle after our 0x32 reached it (or the gun is out): it did
+                // not start, so a new 0x31 or command may have the connector.
                 State::Idle {
                     plugged: self.plugged,
                 }
@@ -366,17 +392,16 @@ impl ConnectorMachine {
             step.ignored = Some(Ignored::NotOurs);
             return;
         }
-        let registers = (b.import_register, b.export_register);
-        if let Some((import, export)) = s.last_registers {
-            let newer = registers != (import, export)
-                && b.import_register >= import
-                && b.export_register >= export;
-            if !newer {
-                step.ignored = Some(Ignored::Stale);
-                return;
-            }
+        // Import and export are kept apart; a register reading lower than the last is never
+        // negative energy (see `dispatch::metering`).
+        let pushed = s
+            .registers
+            .push(ctx.now, b.import_register, b.export_register);
+        if !pushed.fresh {
+            step.ignored = Some(Ignored::Stale);
+            return;
         }
-        s.last_registers = Some(registers);
+        s.last_registers = Some((b.import_register, b.export_register));
         step.push(Effect::Record(RecordBody::MeterReading(ReadingRecord {
             pile: id.pile,
             connector: id.connector,
@@ -388,10 +413,21 @@ impl ConnectorMachine {
             soc: Some(b.soc),
             amount: None,
         })));
-        if s.direction == Direction::Discharge {
+        let discharge = s.direction == Direction::Discharge;
+        if discharge {
             s.meter
                 .push(ctx.tariff, MeterReading::new(ctx.now, b.export_register));
-            s.energy = s.meter.energy();
+            s.energy = s.registers.export_energy();
+        }
+        let serial = s.serial;
+        for a in pushed.anomalies {
+            let message = format!(
+                "session {serial}: the {:?} register read {} after {} ({:?}); the drop is not billed, check the meter",
+                a.register, a.reading, a.before, a.kind
+            );
+            step.push(self.alarm(Severity::Warning, "meter_register_anomaly", message));
+        }
+        if discharge {
             self.price_and_enforce(ctx, step);
         }
     }

@@ -1,6 +1,6 @@
 //! The machine itself: its memory, the step dispatch, link events, deadlines and the
 //! bookkeeping of durable transaction records. Frame handling lives in `frames.rs`, cloud
-//! commands and card starts in `commands.rs`.
+//! commands in `commands.rs`, card starts in `cards.rs`.
 
 use std::collections::VecDeque;
 
@@ -14,7 +14,7 @@ use voltline_protocol::sync::{
 };
 use voltline_protocol::{Message, TransactionSerial};
 
-use super::session::{Direction, PendingStop, Session, StopCause};
+use super::session::{Direction, PendingStart, PendingStop, Session, StopCause};
 use super::{ConnectorId, Context, Effect, Ignored, Input, State, Step};
 
 /// Most transaction records of one connector whose store may be in flight at once.
@@ -26,6 +26,10 @@ pub struct MachineConfig {
     /// How long a start may go unanswered (YKC lets a pile start up to 60 s after a 0x34
     /// answered "not plugged in").
     pub start_timeout_ms: u64,
+    /// How long after its 0x32 a card start survives a 0x13 that shows the gun plugged but
+    /// not charging (a report the pile sent before the 0x32 reached it); later, such a report
+    /// means the pile did not start and the start is dropped.
+    pub card_answer_grace_ms: u64,
     /// How long to wait for a stop reply before resending the stop.
     pub stop_timeout_ms: u64,
     /// Most stop frames sent for one stop.
@@ -43,6 +47,7 @@ impl Default for MachineConfig {
     fn default() -> Self {
         MachineConfig {
             start_timeout_ms: 75_000,
+            card_answer_grace_ms: 5_000,
             stop_timeout_ms: 30_000,
             stop_attempts: 3,
             heartbeat_timeout_ms: 35_000,
@@ -64,6 +69,12 @@ pub struct ConnectorMachine {
     pub(super) durable: VecDeque<TransactionSerial>,
     /// Serials whose record was handed to the store and is not durable yet.
     pub(super) in_flight: Vec<TransactionSerial>,
+    /// An answered card start kept while the pile is offline (it disconnected, or the edge
+    /// restarted): the pile may have started on its 0x32. Resumed when the pile is back.
+    pub(super) parked_start: Option<PendingStart>,
+    /// The last card start dropped without a session (timed out, reported idle, replaced
+    /// by another card), in memory only: see [`ConnectorMachine::take_dropped_start`].
+    pub(super) dropped_start: Option<PendingStart>,
 }
 
 impl ConnectorMachine {
@@ -84,7 +95,18 @@ impl ConnectorMachine {
             plugged: false,
             durable: VecDeque::new(),
             in_flight: Vec::new(),
+            parked_start: None,
+            dropped_start: None,
         }
+    }
+
+    /// A machine resuming an answered card start from the store after a restart; the pile is
+    /// not connected yet. When it is, the start is pending again (with its deadline): the
+    /// pile's 0x13 either shows it charging the start's transaction or drops the start.
+    pub fn restore_card_start(id: ConnectorId, config: MachineConfig, start: PendingStart) -> Self {
+        let mut m = Self::restore(id, config, None);
+        m.parked_start = park(start);
+        m
     }
 
     /// Which connector this is.
@@ -116,6 +138,7 @@ impl ConnectorMachine {
     /// Applies one input. See the module doc of `connector` for the rules.
     pub fn step(&mut self, ctx: &Context<'_>, input: Input) -> Step {
         let before = self.public_state();
+        let kept_start = self.card_start().cloned();
         let mut step = match input {
             Input::Frame(m) => {
                 self.last_seen = Some(ctx.now);
@@ -151,6 +174,14 @@ impl ConnectorMachine {
             Input::Setpoint { power, valid_for_s } => self.on_setpoint(power, valid_for_s),
             Input::Tick => self.on_tick(ctx),
         };
+        let ended = self.card_start().is_none() && self.state.session().is_none();
+        if let Some(start) = kept_start.filter(|_| ended) {
+            // The answered card start ended without a session: forget it in the store too,
+            // but remember it here in case the pile did start on it after all.
+            step.ignored = None;
+            step.push(Effect::ClearSession);
+            self.dropped_start = Some(start);
+        }
         let after = self.public_state();
         if before != after {
             step.ignored = None;
@@ -175,11 +206,33 @@ impl ConnectorMachine {
         )
     }
 
+    /// Whether the machine holds an answered card start (pending or parked), which the
+    /// store keeps in place of a session.
+    fn card_start(&self) -> Option<&PendingStart> {
+        match &self.state {
+            State::StartRequested(p) if p.card.is_some() => Some(p),
+            _ => self.parked_start.as_ref(),
+        }
+    }
+
+    /// The card start dropped last, if it was for `serial`: a pile that reports charging
+    /// it (or sends its record) started on the 0x32 after all, and its session is the card's.
+    pub(super) fn take_dropped_start(&mut self, serial: TransactionSerial) -> Option<PendingStart> {
+        if self.dropped_start.as_ref()?.serial == serial {
+            self.dropped_start.take()
+        } else {
+            None
+        }
+    }
+
     fn reconnect(&mut self) {
         self.state = match self.take_state() {
             State::Offline { session: Some(s) } => State::Charging(s),
-            State::Offline { session: None } => State::Idle {
-                plugged: self.plugged,
+            State::Offline { session: None } => match self.parked_start.take() {
+                Some(p) => State::StartRequested(p),
+                None => State::Idle {
+                    plugged: self.plugged,
+                },
             },
             other => other,
         };
@@ -192,6 +245,11 @@ impl ConnectorMachine {
             State::Offline { .. } => {
                 self.state = state;
                 return Step::ignore(Ignored::Irrelevant);
+            }
+            State::StartRequested(p) if p.card.is_some() => {
+                // The pile may have started on the 0x32 just before its link went down.
+                self.parked_start = park(p);
+                None
             }
             State::StartRequested(p) => {
                 if let Some(id) = p.command_id {
@@ -230,6 +288,14 @@ impl ConnectorMachine {
             }
         }
         let mut step = Step::default();
+        if self
+            .parked_start
+            .as_ref()
+            .is_some_and(|p| now >= p.deadline)
+        {
+            // Past its deadline the pile cannot start on it any more.
+            self.parked_start = None;
+        }
         let state = self.take_state();
         self.state = match state {
             State::StartRequested(p) if now >= p.deadline => {
@@ -353,6 +419,12 @@ impl ConnectorMachine {
             pile: Some(self.id.pile),
         }))
     }
+}
+
+/// A card start kept while its pile is out of sight (a cloud start is not kept).
+fn park(mut start: PendingStart) -> Option<PendingStart> {
+    start.card.as_mut()?.unseen = true;
+    Some(start)
 }
 
 /// A command result record.

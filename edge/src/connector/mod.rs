@@ -20,12 +20,16 @@
 //! - a 0x13 that is not newer than the last one (charging time and energy not increased) is
 //!   ignored for pricing and records nothing;
 //! - a start or stop reply for a command that is no longer pending is ignored;
-//! - a command past its expiry is never sent to the pile; it is reported `expired`.
+//! - a command past its expiry is never sent to the pile; it is reported `expired`;
+//! - a repeated 0x31 of the card whose start is pending gets the same 0x32 (same serial)
+//!   again; another card drops a pending card start and is decided afresh; a 0x13 showing
+//!   the pile idle after the 0x32 reached it drops the pending card start (`cards.rs`).
 //!
 //! Ordering rule: the acknowledgement of a transaction record travels inside
 //! [`Effect::StoreThenAck`]; the adapter sends it only after the store has flushed the record,
 //! then feeds [`Input::RecordDurable`] back.
 
+mod cards;
 mod commands;
 mod frames;
 mod machine;
@@ -33,6 +37,8 @@ pub mod meter;
 mod replies;
 mod session;
 
+#[cfg(test)]
+mod tests_card_starts;
 #[cfg(test)]
 mod tests_idempotency;
 #[cfg(test)]
@@ -43,7 +49,9 @@ mod tests_table;
 pub(crate) use frames::target as frame_target;
 pub use machine::{ConnectorMachine, MachineConfig};
 pub use meter::SessionMeter;
-pub use session::{Direction, PendingStart, PendingStop, Progress, Session, StopCause};
+pub use session::{
+    CardAnswer, Direction, PendingStart, PendingStop, Progress, Saved, Session, StopCause,
+};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -150,7 +158,12 @@ pub enum Effect {
     },
     /// Save the active session (the store's `sessions` tree) so a restart resumes it.
     SaveSession(Session),
-    /// The connector has no active session any more.
+    /// Save an answered card start in place of a session, **flush**, then send `reply` (its
+    /// 0x32): a pile may start on the answer at once, and a restart must still know whose
+    /// session it is. `SaveSession` replaces the start when the session starts;
+    /// `ClearSession` forgets it.
+    SaveStart { start: PendingStart, reply: Message },
+    /// The connector has no active session (nor answered card start) any more.
     ClearSession,
 }
 

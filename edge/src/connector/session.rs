@@ -1,11 +1,14 @@
 //! The data a connector's states carry: a pending start, a running session, a pending stop.
 //!
 //! A [`Session`] is what the edge must remember across a restart (it is saved in the store's
-//! `sessions` tree through [`super::Effect::SaveSession`]), so it is plain serde data.
+//! `sessions` tree through [`super::Effect::SaveSession`]), so it is plain serde data. So is
+//! an answered card start ([`super::Effect::SaveStart`]): a pile that got its 0x32 may start
+//! charging while the edge restarts, and its session must keep the card's account and limit.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use voltline_protocol::domain::{CommandId, Energy, Money, OrderId};
+use voltline_protocol::message::transaction::PhysicalCardNo;
 use voltline_protocol::sync::{Authorisation, SessionLimit};
 use voltline_protocol::tariff::MeterReading;
 use voltline_protocol::TransactionSerial;
@@ -35,6 +38,34 @@ pub struct PendingStart {
     pub deadline: Timestamp,
     /// The pile answered "not plugged in": it may still start if the gun is plugged in time.
     pub waiting_for_plug: bool,
+    /// For a card start at the pile: what its 0x32 said, to answer a repeated 0x31 alike.
+    #[serde(default)]
+    pub card: Option<CardAnswer>,
+}
+
+/// The authorised 0x32 a card start was answered with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardAnswer {
+    /// The card the pile asked about.
+    pub card: PhysicalCardNo,
+    /// The balance the 0x32 showed (rounded down to the cent).
+    pub balance: Money,
+    /// When the 0x32 was last sent: a pile that reports idle well after it did not start.
+    pub answered_at: Timestamp,
+    /// The pile was out of sight since the answer (its link dropped, or the edge restarted):
+    /// it may have charged and ended the start unseen, so a new 0x31 is decided afresh.
+    #[serde(default)]
+    pub unseen: bool,
+}
+
+/// What the store keeps of a connector across a restart: its running session, or a card
+/// start that was answered and has not started yet. A stored value that decodes as a
+/// [`Session`] is one (sessions saved before card starts were kept decode unchanged).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Saved {
+    Session(Session),
+    CardStart(PendingStart),
 }
 
 /// Why a session is ending.
@@ -102,6 +133,9 @@ pub struct Session {
     pub cost: Option<Money>,
     /// Whether an alarm about unpriceable readings was already raised.
     pub pricing_alarm_raised: bool,
+    /// Import and export of a V2G meter, tracked apart, with register anomalies (0xC7).
+    #[serde(default)]
+    pub registers: Box<crate::dispatch::metering::RegisterBook>,
 }
 
 impl Session {
@@ -146,6 +180,7 @@ impl Session {
             last_increment: (Money::ZERO, Energy::ZERO),
             cost: None,
             pricing_alarm_raised: false,
+            registers: Default::default(),
         }
     }
 

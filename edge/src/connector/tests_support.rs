@@ -12,8 +12,9 @@ use voltline_protocol::message::realtime::{
 };
 use voltline_protocol::message::register::{GunHealth, Heartbeat};
 use voltline_protocol::message::transaction::{
-    Outcome, PeriodLine, PhysicalCardNo, RemoteStartFailure, RemoteStartReply, RemoteStopFailure,
-    RemoteStopReply, StopReason, TransactionOrigin, TransactionRecord,
+    Outcome, PeriodLine, PhysicalCardNo, PileStartRequest, RemoteStartFailure, RemoteStartReply,
+    RemoteStopFailure, RemoteStopReply, StartMethod, StopReason, TransactionOrigin,
+    TransactionRecord,
 };
 use voltline_protocol::sync::{Command, CommandEnvelope, SessionLimit, V1};
 use voltline_protocol::tariff::{ScheduleEntry, Tariff, TariffPeriod, TariffVersion, TimeOfDay};
@@ -21,7 +22,9 @@ use voltline_protocol::wire::cp56::Cp56Time;
 use voltline_protocol::wire::text::FixedText;
 use voltline_protocol::{Message, TransactionSerial};
 
-use super::{Admission, ConnectorId, ConnectorMachine, Context, Input, MachineConfig, Step};
+use super::{
+    Admission, CardDecision, ConnectorId, ConnectorMachine, Context, Input, MachineConfig, Step,
+};
 
 /// 2026-01-01T00:00:00Z plus `s` seconds.
 pub fn t(s: i64) -> Timestamp {
@@ -298,5 +301,48 @@ pub fn faulted_machine() -> ConnectorMachine {
 pub fn offline_machine() -> ConnectorMachine {
     let mut m = idle_machine();
     go(&mut m, t(2), Input::PileDisconnected);
+    m
+}
+
+/// Card `n` (its physical number).
+pub fn card(n: u64) -> PhysicalCardNo {
+    PhysicalCardNo::from_bytes(n.to_be_bytes())
+}
+
+/// The pile's 0x31 for `card`.
+pub fn card_request(card: PhysicalCardNo) -> Input {
+    Input::Frame(Message::PileStartRequest(PileStartRequest {
+        pile_code: pile(),
+        connector: conn(),
+        method: StartMethod::Card,
+        password_required: false,
+        card,
+        password_md5: FixedText::EMPTY,
+        vin_reversed: FixedText::EMPTY,
+    }))
+}
+
+/// The cached list's yes for `card`: transaction `n`, a 30-yuan limit and balance.
+pub fn card_authorised(card: PhysicalCardNo, n: u16) -> Input {
+    let yuan30 = Money::from_yuan(Decimal::new(30, 0));
+    Input::CardDecision {
+        card,
+        decision: CardDecision::Authorised {
+            account: AccountId::new("acct-card").unwrap(),
+            serial: serial(n),
+            limit: SessionLimit {
+                amount: Some(yuan30),
+                energy: None,
+            },
+            balance: yuan30,
+        },
+    }
+}
+
+/// A machine whose card 7 start (transaction 3) was answered at `t(3)`.
+pub fn card_start_machine() -> ConnectorMachine {
+    let mut m = idle_machine();
+    go(&mut m, t(2), card_request(card(7)));
+    go(&mut m, t(3), card_authorised(card(7), 3));
     m
 }

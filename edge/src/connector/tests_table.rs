@@ -17,6 +17,7 @@ fn summary(step: &Step) -> Vec<String> {
             Effect::StoreThenAck { ack, .. } => format!("store_then_ack:{}", ack.name()),
             Effect::AuthoriseCard { .. } => "authorise_card".to_owned(),
             Effect::SaveSession(_) => "save_session".to_owned(),
+            Effect::SaveStart { reply, .. } => format!("save_start_then_send:{}", reply.name()),
             Effect::ClearSession => "clear_session".to_owned(),
         })
         .collect()

@@ -62,6 +62,7 @@ pub struct EdgeConfig {
     pub mqtt: MqttSection,
     pub cloud: CloudSection,
     pub ops: OpsSection,
+    pub v2g: V2gSection,
     /// Chargers allowed in before (or without) the cloud's site config.
     pub chargers: Vec<ChargerSection>,
 }
@@ -136,6 +137,43 @@ pub struct OpsSection {
     pub listen: SocketAddr,
     /// How long a shutdown waits for the ports and the uplink to finish.
     pub shutdown_grace_ms: u64,
+}
+
+/// V2G grid dispatch (see `site::grid` for which discharges the cloud dead-man stops).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct V2gSection {
+    /// Validity of a setpoint on the pile (its dead-man), seconds.
+    pub setpoint_valid_for_s: u16,
+    /// How often standing setpoints are re-sent, seconds.
+    pub refresh_s: u64,
+    /// The horizon over which floors are protected, seconds.
+    pub replan_horizon_s: u64,
+    /// How long without the cloud before free-running discharge stops, seconds.
+    pub cloud_dead_man_s: u64,
+    /// How long before an unanswered discharge stop is resent, seconds.
+    pub stop_retry_s: u64,
+    /// The longest grid event accepted, hours.
+    pub max_event_h: u64,
+    /// The edge's own export cap, kW (0: none beyond the site config's).
+    pub export_limit_kw: u64,
+    /// Battery capacity assumed until a session's own is learned, kWh.
+    pub assumed_battery_kwh: u64,
+}
+
+impl Default for V2gSection {
+    fn default() -> Self {
+        V2gSection {
+            setpoint_valid_for_s: 60,
+            refresh_s: 20,
+            replan_horizon_s: 30,
+            cloud_dead_man_s: 900,
+            stop_retry_s: 30,
+            max_event_h: 24,
+            export_limit_kw: 0,
+            assumed_battery_kwh: 20,
+        }
+    }
 }
 
 /// One charger configured locally.
@@ -288,7 +326,61 @@ impl EdgeConfig {
             ));
         }
         self.charger_entries()?;
+        self.check_v2g()?;
         Ok(())
+    }
+
+    fn check_v2g(&self) -> Result<(), ConfigProblem> {
+        let v = &self.v2g;
+        if v.setpoint_valid_for_s < 10 {
+            return Err(bad("v2g.setpoint_valid_for_s", "must be at least 10"));
+        }
+        if v.refresh_s == 0 || v.refresh_s * 2 > u64::from(v.setpoint_valid_for_s) {
+            return Err(bad(
+                "v2g.refresh_s",
+                "must be above 0 and at most half of v2g.setpoint_valid_for_s",
+            ));
+        }
+        if v.replan_horizon_s == 0 || v.stop_retry_s == 0 {
+            return Err(bad(
+                "v2g.replan_horizon_s",
+                "v2g.replan_horizon_s and v2g.stop_retry_s must be above 0",
+            ));
+        }
+        if v.cloud_dead_man_s < 60 {
+            return Err(bad(
+                "v2g.cloud_dead_man_s",
+                "must be at least 60 (a shorter link blip must not stop discharge)",
+            ));
+        }
+        if !(1..=168).contains(&v.max_event_h) {
+            return Err(bad("v2g.max_event_h", "must be 1 to 168 hours"));
+        }
+        if !(5..=250).contains(&v.assumed_battery_kwh) {
+            return Err(bad("v2g.assumed_battery_kwh", "must be 5 to 250 kWh"));
+        }
+        if v.export_limit_kw > 1_000_000 {
+            return Err(bad("v2g.export_limit_kw", "must be at most 1000000 kW"));
+        }
+        Ok(())
+    }
+
+    /// The site's grid dispatch settings.
+    pub fn grid_options(&self) -> crate::site::GridOptions {
+        let v = &self.v2g;
+        crate::site::GridOptions {
+            setpoint_valid_for_s: v.setpoint_valid_for_s,
+            refresh_ms: v.refresh_s * 1_000,
+            replan_horizon_ms: v.replan_horizon_s * 1_000,
+            cloud_dead_man_ms: v.cloud_dead_man_s * 1_000,
+            stop_retry_ms: v.stop_retry_s * 1_000,
+            max_event_ms: v.max_event_h * 3_600_000,
+            export_limit: (v.export_limit_kw > 0)
+                .then(|| voltline_protocol::domain::Power::from_kw(v.export_limit_kw as i64)),
+            assumed_capacity: voltline_protocol::domain::Energy::from_wh(
+                v.assumed_battery_kwh as i64 * 1_000,
+            ),
+        }
     }
 
     /// The site id.
@@ -442,6 +534,9 @@ mod tests {
             ),
             ("[cloud]\nmqtt = \"nohost\"", "cloud.mqtt"),
             ("[cloud]\nhttp = \"ftp://x\"", "cloud.http"),
+            ("[v2g]\nrefresh_s = 45", "v2g.refresh_s"),
+            ("[v2g]\ncloud_dead_man_s = 5", "v2g.cloud_dead_man_s"),
+            ("[v2g]\nmax_event_h = 0", "v2g.max_event_h"),
             ("[[chargers]]\npile = \"123\"", "chargers.pile"),
             (
                 "[[chargers]]\npile = \"32010600019236\"\npassword_sha256 = \"xyz\"",
@@ -475,6 +570,10 @@ mod tests {
             "[mqtt]",
             "[cloud]",
             "[ops]",
+            "[v2g]",
+            "cloud_dead_man_s",
+            "setpoint_valid_for_s",
+            "max_event_h",
             "max_bytes",
             "thin_at_pct",
             "refuse_at_pct",

@@ -131,6 +131,31 @@ pub struct EdgeMetrics {
     pub replay_bytes_http: Counter,
     /// Times the uplink re-sent from the acknowledged mark (ack timeout).
     pub uplink_resends: Counter,
+    /// V2G: 1 while a grid event runs at the site.
+    pub grid_event_active: Gauge,
+    /// V2G: vehicles sharing the running event.
+    pub grid_participants: Gauge,
+    /// V2G: the running event's export target after the site limit, watts.
+    pub grid_target_watts: Gauge,
+    /// V2G: the sum of the planned setpoints, watts.
+    pub grid_planned_watts: Gauge,
+    /// V2G: what the vehicles cannot provide of the target, watts.
+    pub grid_shortfall_watts: Gauge,
+    /// V2G: discharge setpoints (0xC4) the dispatcher sent.
+    pub grid_setpoints: Counter,
+    /// V2G: discharge stops (0xC6) the dispatcher sent, by cause.
+    pub grid_stops: Family<CauseLabels, Counter>,
+    /// V2G: grid event commands accepted / refused.
+    pub grid_events_accepted: Counter,
+    pub grid_events_refused: Counter,
+    /// V2G: re-plans that failed (too many participants).
+    pub grid_replan_errors: Counter,
+}
+
+/// Label set `{cause}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct CauseLabels {
+    pub cause: &'static str,
 }
 
 impl EdgeMetrics {
@@ -294,6 +319,56 @@ impl EdgeMetrics {
             "uplink_resends",
             "Re-sends from the acknowledged mark after an ack timeout",
             m.uplink_resends.clone(),
+        );
+        r.register(
+            "grid_event_active",
+            "1 while a V2G grid event runs at the site",
+            m.grid_event_active.clone(),
+        );
+        r.register(
+            "grid_participants",
+            "Vehicles sharing the running grid event",
+            m.grid_participants.clone(),
+        );
+        r.register(
+            "grid_target_watts",
+            "The running grid event's export target after the site limit, watts",
+            m.grid_target_watts.clone(),
+        );
+        r.register(
+            "grid_planned_watts",
+            "Sum of the planned discharge setpoints, watts",
+            m.grid_planned_watts.clone(),
+        );
+        r.register(
+            "grid_shortfall_watts",
+            "Export target the vehicles cannot provide, watts",
+            m.grid_shortfall_watts.clone(),
+        );
+        r.register(
+            "grid_setpoints",
+            "Discharge setpoints (0xC4) sent by the dispatcher",
+            m.grid_setpoints.clone(),
+        );
+        r.register(
+            "grid_stops",
+            "Discharge stops (0xC6) sent by the dispatcher, by cause",
+            m.grid_stops.clone(),
+        );
+        r.register(
+            "grid_events_accepted",
+            "Grid event commands accepted",
+            m.grid_events_accepted.clone(),
+        );
+        r.register(
+            "grid_events_refused",
+            "Grid event commands refused",
+            m.grid_events_refused.clone(),
+        );
+        r.register(
+            "grid_replan_errors",
+            "Dispatch re-plans that failed",
+            m.grid_replan_errors.clone(),
         );
         r
     }

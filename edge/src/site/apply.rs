@@ -1,6 +1,7 @@
 //! Carrying out a machine's effects, in order: frames to the pile, records into the outbox,
 //! "store durably, then acknowledge" for transaction records, card decisions from the cached
-//! list, and the active session in the store.
+//! list and "save durably, then answer" for the authorised ones, and the active session in
+//! the store.
 
 use std::collections::VecDeque;
 
@@ -91,6 +92,11 @@ impl Site {
                 }
                 None
             }
+            Effect::SaveStart { start, reply } => {
+                self.save_start_then_answer(id, start, reply, reply_seq)
+                    .await;
+                None
+            }
             Effect::ClearSession => {
                 if let Err(e) = self.store.clear_session(id) {
                     self.internal_error("clearing a session", &e);
@@ -110,6 +116,12 @@ impl Site {
         ack: Message,
         reply_seq: Option<u16>,
     ) -> Option<Input> {
+        let mut record = record;
+        if let RecordBody::Transaction(up) = &mut record {
+            if cards::attribute_to_card(self.store.site_config().as_deref(), up) {
+                tracing::info!(pile = %id.pile, %serial, "record of a session the edge did not hold billed to the card it names");
+            }
+        }
         let mut records = std::mem::take(&mut self.pending);
         records.push(NewRecord::new(self.now, record));
         let n = records.len() as u64;
@@ -151,6 +163,53 @@ impl Site {
             let _ = flushed.send(Flushed { id, serial, ok }).await;
         });
         None
+    }
+
+    /// Saves an answered card start and hands its 0x32 to a task that sends it only once
+    /// the store is flushed: the pile may start on it at once, and after a crash the edge
+    /// must still know the card behind that session. Unsaved, nothing is sent (the pile asks
+    /// again).
+    async fn save_start_then_answer(
+        &mut self,
+        id: ConnectorId,
+        start: crate::connector::PendingStart,
+        reply: Message,
+        reply_seq: Option<u16>,
+    ) {
+        if let Err(e) = self.store.put_card_start(id, &start) {
+            self.internal_error("saving a card start", &e);
+            return;
+        }
+        let Some(sender) = self.piles.get(&id.pile).map(|l| l.sender.clone()) else {
+            return;
+        };
+        // An empty request to the group committer resolves after its group's flush, which
+        // covers the start: one flush for many starts (a flush per start, when every pile
+        // asks at once after a restart, would tie up sled's whole thread pool).
+        let ticket = match self.committer.submit(Vec::new()).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.internal_error("flushing a card start", &e);
+                return;
+            }
+        };
+        let metrics = self.metrics.clone();
+        let seq = reply_seq.unwrap_or(0);
+        tokio::spawn(async move {
+            if let Err(e) = ticket.durable().await {
+                tracing::error!(error = %e, "a card start did not become durable; not answered, the pile will ask again");
+                metrics.internal_errors.inc();
+                return;
+            }
+            let port = sender.port;
+            match sender.send(Frame::new(seq, reply)) {
+                Ok(()) => metrics.frames_out.get_or_create(&PortLabels { port }).inc(),
+                Err(_) => metrics
+                    .frames_out_dropped
+                    .get_or_create(&PortLabels { port })
+                    .inc(),
+            };
+        });
     }
 
     fn authorise_card(&mut self, id: ConnectorId, card: PhysicalCardNo) -> Input {

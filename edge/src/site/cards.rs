@@ -9,7 +9,7 @@
 use jiff::civil::DateTime;
 use voltline_protocol::domain::SerialTime;
 use voltline_protocol::message::transaction::{AuthFailure, PhysicalCardNo};
-use voltline_protocol::sync::SessionLimit;
+use voltline_protocol::sync::{Authorisation, SessionLimit, TransactionUp};
 use voltline_protocol::TransactionSerial;
 
 use crate::connector::{CardDecision, ConnectorId};
@@ -52,6 +52,25 @@ pub fn decide(
         },
         balance: limit,
     }
+}
+
+/// Attributes a transaction record that came without a known session (`Authorisation::Pile`:
+/// the edge never held, or lost, the card start behind it) to the card the record names, when
+/// the cached list knows that card: the cloud cannot bill a record without an order or a card
+/// account. Returns whether it did. A record with an order or a card already is left alone.
+pub fn attribute_to_card(config: Option<&SiteConfig>, up: &mut TransactionUp) -> bool {
+    let card = up.record.physical_card;
+    if up.authorisation != Authorisation::Pile || card == PhysicalCardNo::NONE {
+        return false;
+    }
+    let Some(entry) = config.and_then(|c| c.card(&card)) else {
+        return false;
+    };
+    up.authorisation = Authorisation::OfflineCard {
+        card: card.to_string(),
+        account: entry.account.clone(),
+    };
+    true
 }
 
 /// A platform-side serial: pile, connector, local start time, counter.
@@ -154,6 +173,41 @@ mod tests {
             decide(Some(&c), id(), &card(1001), noon(), 0),
             CardDecision::Refused(AuthFailure::InsufficientBalance)
         );
+    }
+
+    #[test]
+    fn a_record_without_a_session_is_attributed_to_the_card_it_names_if_known() {
+        let c = config(Money::from_yuan(dec!(80)), Money::from_yuan(dec!(50)));
+        let up = |card_no: PhysicalCardNo, authorisation: Authorisation| {
+            let mut record = crate::connector::tests_support::tx_record(1);
+            record.physical_card = card_no;
+            TransactionUp {
+                pile: id().pile,
+                authorisation,
+                edge_cost: None,
+                record,
+            }
+        };
+        let mut known = up(card(1001), Authorisation::Pile);
+        assert!(attribute_to_card(Some(&c), &mut known));
+        assert_eq!(
+            known.authorisation,
+            Authorisation::OfflineCard {
+                card: card(1001).to_string(),
+                account: AccountId::new("driver-1").unwrap(),
+            }
+        );
+        // Unknown card, no card, no list, or already attributed: unchanged.
+        for (mut u, list) in [
+            (up(card(2002), Authorisation::Pile), Some(&c)),
+            (up(PhysicalCardNo::NONE, Authorisation::Pile), Some(&c)),
+            (up(card(1001), Authorisation::Pile), None),
+            (up(card(2002), known.authorisation.clone()), Some(&c)),
+        ] {
+            let before = u.authorisation.clone();
+            assert!(!attribute_to_card(list, &mut u));
+            assert_eq!(u.authorisation, before);
+        }
     }
 
     #[test]

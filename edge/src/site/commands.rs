@@ -1,7 +1,8 @@
-//! Commands from the cloud at the site: connector commands go to their machine; time sync
-//! and reboot are sent to the pile here and answered by its reply (or fail at a deadline or
-//! when the pile disconnects); grid events are refused until site dispatch runs on the edge.
-//! After a restart the inbox's open commands are taken up again.
+//! Commands from the cloud at the site: connector commands go to their machine (a discharge
+//! start also leaves its driver's order with grid dispatch, `grid.rs`); time sync and reboot
+//! are sent to the pile here and answered by its reply (or fail at a deadline or when the
+//! pile disconnects); grid events go to grid dispatch. After a restart the cached grid event
+//! and orders, then the inbox's open commands, are taken up again.
 
 use jiff::SignedDuration;
 use voltline_protocol::domain::CommandId;
@@ -13,6 +14,7 @@ use voltline_protocol::Message;
 use super::piles::{self, PileCommand, PileCommandKind, MAX_PILE_COMMANDS};
 use super::Site;
 use crate::connector::{ConnectorId, Input};
+use crate::dispatch::{GridEvent, OptIn, MAX_OPT_INS};
 use crate::ports::Verdict;
 use crate::store::{CommandStatus, StoreError};
 
@@ -24,6 +26,8 @@ const KEEP_DONE_COMMANDS: SignedDuration = SignedDuration::from_hours(24);
 
 impl Site {
     pub(super) async fn on_command(&mut self, env: CommandEnvelope) {
+        // A command is the cloud speaking: the V2G dead-man counts from here too.
+        self.grid_cloud_heard();
         if env.is_expired(self.now) {
             self.record_result(env.id, CommandOutcome::Expired);
             return;
@@ -54,8 +58,37 @@ impl Site {
                     self.record_result(env.id, CommandOutcome::Failed { reason });
                     return;
                 }
+                let opt_in = match &env.command {
+                    Command::StartDischarge {
+                        order,
+                        serial,
+                        soc_floor,
+                        max_power,
+                        until,
+                        ..
+                    } => Some(OptIn {
+                        order: order.clone(),
+                        serial: *serial,
+                        soc_floor: *soc_floor,
+                        max_power: *max_power,
+                        until: *until,
+                        in_event: false,
+                        battery: Default::default(),
+                    }),
+                    _ => None,
+                };
+                if opt_in.is_some() && !self.grid_has_room(id) {
+                    let reason = format!(
+                        "the site already holds {MAX_OPT_INS} discharge orders; stop some before starting more"
+                    );
+                    self.record_result(env.id, CommandOutcome::Rejected { reason });
+                    return;
+                }
                 self.command_status(&env.id, CommandStatus::Delivered);
                 self.step_connector(id, Input::Command(env), None).await;
+                if let Some(o) = opt_in {
+                    self.grid_opt_in(id, o);
+                }
             }
             Command::SyncTime { pile } => {
                 let pile = *pile;
@@ -81,9 +114,20 @@ impl Site {
                 });
                 self.pile_command(env.id, pile, PileCommandKind::Reboot, frame);
             }
-            Command::GridEvent { .. } => {
-                let reason = "this edge does not run grid dispatch yet; send V2G grid events to a site whose edge supports them".into();
-                self.record_result(env.id, CommandOutcome::Rejected { reason });
+            Command::GridEvent {
+                event_id,
+                power,
+                from,
+                to,
+            } => {
+                let event = GridEvent {
+                    id: event_id.clone(),
+                    power: *power,
+                    from: *from,
+                    to: *to,
+                };
+                self.command_status(&env.id, CommandStatus::Delivered);
+                self.grid_event_command(env.id, event).await;
             }
         }
     }
@@ -178,6 +222,7 @@ impl Site {
     /// delivered now; those a machine already held (their pending state died with the
     /// process) fail with a reason, so the cloud's order does not wait until its expiry.
     pub(super) async fn resume_commands(&mut self) -> Result<(), StoreError> {
+        self.grid_restore().await?;
         let open = self.store.open_commands(MAX_RESUMED_COMMANDS)?;
         let purged = self.store.purge_commands(self.now, KEEP_DONE_COMMANDS)?;
         if !open.is_empty() || purged > 0 {

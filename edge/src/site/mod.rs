@@ -7,7 +7,9 @@
 //!   and counted (`foreign_frames`).
 //! - Commands from the uplink (already stored in the inbox) go to their connector, or are
 //!   carried out for the pile (time sync, reboot).
-//! - A tick steps every machine (deadlines, liveness) and expires pile-level commands.
+//! - A tick steps every machine (deadlines, liveness), expires pile-level commands and ticks
+//!   V2G grid dispatch ([`grid`]: grid events, discharge orders, setpoints and stops; each
+//!   0xC7 reading goes to it after its connector machine).
 //!
 //! The machines decide; this module only carries out their [`Effect`]s ([`apply`]): frames
 //! to the pile (a reply with its request's sequence), records into the outbox through the
@@ -24,9 +26,13 @@
 mod apply;
 pub mod cards;
 mod commands;
+mod grid;
+mod grid_options;
 pub mod piles;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_restart;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,11 +46,12 @@ use voltline_protocol::frame::Frame;
 use voltline_protocol::sync::CommandEnvelope;
 use voltline_protocol::{Message, TransactionSerial};
 
-use crate::connector::{ConnectorId, ConnectorMachine, Input, MachineConfig};
+use crate::connector::{ConnectorId, ConnectorMachine, Input, MachineConfig, Saved};
 use crate::ops::metrics::{EdgeMetrics, PortLabels};
 use crate::ports::{ChargerDirectory, PortEvent};
 use crate::store::{GroupCommitter, NewRecord, Store, StoreError};
 
+pub use grid_options::GridOptions;
 use piles::{PileLink, MAX_CONNECTORS_PER_PILE};
 
 /// Sizes and periods of the site.
@@ -63,6 +70,8 @@ pub struct SiteOptions {
     pub pile_command_timeout_ms: u64,
     /// The zone of the site's pile clocks until the cloud's site config names one.
     pub time_zone: jiff::tz::TimeZone,
+    /// V2G grid dispatch.
+    pub grid: GridOptions,
 }
 
 impl Default for SiteOptions {
@@ -74,6 +83,7 @@ impl Default for SiteOptions {
             max_connectors: 40_000,
             pile_command_timeout_ms: 30_000,
             time_zone: jiff::tz::TimeZone::UTC,
+            grid: GridOptions::default(),
         }
     }
 }
@@ -132,6 +142,8 @@ pub struct Site {
     /// The instant of this turn.
     now: Timestamp,
     view: watch::Sender<SiteView>,
+    /// V2G grid dispatch (`grid.rs`).
+    grid: grid::Grid,
 }
 
 impl Site {
@@ -139,6 +151,7 @@ impl Site {
     pub fn new(opts: SiteOptions, deps: SiteDeps) -> Result<Site, SiteError> {
         assert!(opts.tick_ms > 0 && opts.max_turn_events > 0 && opts.max_connectors > 0);
         let (flushed_tx, flushed_rx) = mpsc::channel(FLUSHED_QUEUE);
+        let grid = grid::Grid::new(opts.grid, Timestamp::now());
         let mut site = Site {
             opts,
             store: deps.store,
@@ -153,11 +166,21 @@ impl Site {
             card_counter: 0,
             now: Timestamp::now(),
             view: watch::channel(SiteView::default()).0,
+            grid,
         };
-        for (id, session) in site.store.sessions()? {
+        for (id, saved) in site.store.sessions()? {
             let config = site.machine_config();
-            site.machines
-                .insert(id, ConnectorMachine::restore(id, config, Some(session)));
+            if site.store.saved_record_stored(&saved)? {
+                // Its record was flushed, but the crash came before its clearing was.
+                tracing::info!(pile = %id.pile, "saved session already ended; not resumed");
+                site.store.clear_session(id)?;
+                continue;
+            }
+            let machine = match saved {
+                Saved::Session(session) => ConnectorMachine::restore(id, config, Some(session)),
+                Saved::CardStart(start) => ConnectorMachine::restore_card_start(id, config, start),
+            };
+            site.machines.insert(id, machine);
         }
         if !site.machines.is_empty() {
             tracing::info!(
@@ -313,6 +336,16 @@ impl Site {
     }
 
     async fn on_frame(&mut self, pile: PileCode, frame: Frame) {
+        if let Message::BidirectionalMeter(b) = &frame.message {
+            let b = b.clone();
+            self.on_pile_frame(pile, frame).await;
+            self.grid_meter(&b).await;
+            return;
+        }
+        self.on_pile_frame(pile, frame).await;
+    }
+
+    async fn on_pile_frame(&mut self, pile: PileCode, frame: Frame) {
         let seq = frame.sequence;
         let cached = self.store.site_config();
         let tariff = cached.as_ref().and_then(|c| c.tariff.as_ref());
@@ -414,6 +447,7 @@ impl Site {
             self.step_connector(id, Input::Tick, None).await;
         }
         self.expire_pile_commands();
+        self.grid_tick().await;
         let ledger = self.store.ledger();
         self.metrics
             .outbox_depth

@@ -33,25 +33,25 @@ use crate::store::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Harness {
+pub(super) struct Harness {
     _dir: tempfile::TempDir,
-    store: Store,
+    pub(super) store: Store,
     metrics: Arc<EdgeMetrics>,
     events: mpsc::Sender<PortEvent>,
     commands: mpsc::Sender<voltline_protocol::sync::CommandEnvelope>,
-    view: tokio::sync::watch::Receiver<SiteView>,
+    pub(super) view: tokio::sync::watch::Receiver<SiteView>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), super::SiteError>>,
     committer_task: tokio::task::JoinHandle<()>,
 }
 
-struct FakePile {
+pub(super) struct FakePile {
     conn: ConnId,
     rx: mpsc::Receiver<Outbound>,
     seq: u16,
 }
 
-fn options() -> SiteOptions {
+pub(super) fn options() -> SiteOptions {
     SiteOptions {
         tick_ms: 50,
         pile_command_timeout_ms: 300,
@@ -59,7 +59,7 @@ fn options() -> SiteOptions {
     }
 }
 
-async fn start_with(dir: tempfile::TempDir, opts: SiteOptions) -> Harness {
+pub(super) async fn start_with(dir: tempfile::TempDir, opts: SiteOptions) -> Harness {
     let store = open(dir.path(), test_config());
     let (committer, committer_task) =
         GroupCommitter::spawn(store.clone(), GroupCommitConfig::default());
@@ -96,7 +96,7 @@ async fn start_with(dir: tempfile::TempDir, opts: SiteOptions) -> Harness {
     }
 }
 
-async fn start() -> Harness {
+pub(super) async fn start() -> Harness {
     start_with(tempfile::tempdir().unwrap(), options()).await
 }
 
@@ -112,7 +112,7 @@ impl Harness {
         FakePile { conn, rx, seq: 100 }
     }
 
-    async fn send(&self, p: &mut FakePile, message: Message) -> u16 {
+    pub(super) async fn send(&self, p: &mut FakePile, message: Message) -> u16 {
         p.seq += 1;
         self.events
             .send(PortEvent::Frame {
@@ -126,7 +126,7 @@ impl Harness {
         p.seq
     }
 
-    async fn login(&self) -> FakePile {
+    pub(super) async fn login(&self) -> FakePile {
         let mut p = self.connect().await;
         let seq = self.send(&mut p, login(2)).await;
         let reply = next(&mut p).await;
@@ -141,7 +141,7 @@ impl Harness {
         p
     }
 
-    async fn records(&self) -> Vec<RecordBody> {
+    pub(super) async fn records(&self) -> Vec<RecordBody> {
         // Records are submitted at the end of each turn; wait for them to be durable.
         tokio::time::sleep(Duration::from_millis(100)).await;
         self.store.flush().await.unwrap();
@@ -153,7 +153,7 @@ impl Harness {
             .collect()
     }
 
-    async fn stop(self) -> tempfile::TempDir {
+    pub(super) async fn stop(self) -> tempfile::TempDir {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
         // The committer ends once the site's handle is gone; then only this clone holds the
@@ -164,7 +164,7 @@ impl Harness {
     }
 }
 
-async fn next(p: &mut FakePile) -> Frame {
+pub(super) async fn next(p: &mut FakePile) -> Frame {
     tokio::time::timeout(WAIT, p.rx.recv())
         .await
         .expect("a frame to the pile in time")
@@ -185,11 +185,11 @@ fn login(connectors: u8) -> Message {
     })
 }
 
-fn card(n: u64) -> PhysicalCardNo {
+pub(super) fn card(n: u64) -> PhysicalCardNo {
     PhysicalCardNo::from_bytes(n.to_be_bytes())
 }
 
-fn card_request(n: u64) -> Message {
+pub(super) fn card_request(n: u64) -> Message {
     Message::PileStartRequest(PileStartRequest {
         pile_code: pile(),
         connector: conn(),
@@ -201,7 +201,7 @@ fn card_request(n: u64) -> Message {
     })
 }
 
-fn frame_of(input: Input) -> Message {
+pub(super) fn frame_of(input: Input) -> Message {
     let Input::Frame(m) = input else { panic!() };
     m
 }
@@ -263,7 +263,7 @@ async fn transaction_record_is_acknowledged_only_once_durable_and_stored_once() 
     h.stop().await;
 }
 
-async fn with_cards(h: &Harness) {
+pub(super) async fn with_cards(h: &Harness) {
     let config = SiteConfig::new(
         2,
         Some(crate::connector::tests_support::two_period_tariff()),

@@ -8,7 +8,8 @@
 //! — see `block.rs`; plus one reserved meta key holding the head, the acknowledged mark and
 //! the byte count), `serials` (transaction or discharge serial → the sequence of its record;
 //! billing records only), `inbox` (command id → [`InboxEntry`]), `sessions` (pile +
-//! connector → [`Session`](crate::connector::Session)) and `config` (the [`SiteConfig`]).
+//! connector → [`Session`](crate::connector::Session)), `config` (the [`SiteConfig`]) and
+//! `grid` (the V2G grid event and discharge orders, see `grid.rs`).
 //!
 //! Why blocks: sled manages about 100,000 single-key inserts a second on two cores, far
 //! below the ingest goal, so one write (a group commit) stores its records as a few blocks
@@ -97,6 +98,7 @@ mod block;
 mod codec;
 mod config;
 mod error;
+mod grid;
 mod group_commit;
 mod inbox;
 mod outbox;
@@ -199,6 +201,8 @@ struct Inner {
     inbox: sled::Tree,
     sessions: sled::Tree,
     config_tree: sled::Tree,
+    /// V2G dispatch state (`grid.rs`).
+    grid: sled::Tree,
     config: StoreConfig,
     writer: Mutex<Writer>,
     inbox_len: AtomicUsize,
@@ -240,6 +244,7 @@ impl Store {
             inbox: db.open_tree("inbox")?,
             sessions: db.open_tree("sessions")?,
             config_tree: db.open_tree("config")?,
+            grid: db.open_tree("grid")?,
             outbox,
             db,
             config,

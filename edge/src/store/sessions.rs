@@ -1,12 +1,13 @@
 //! Active sessions by pile and connector, so that a restarted edge resumes pricing and limit
-//! enforcement where it stopped.
+//! enforcement where it stopped; in place of a session, an answered card start that has not
+//! started yet (see `connector::Saved`).
 
 use voltline_protocol::domain::{ConnectorNo, PileCode};
 
 use super::codec::connector_key;
 use super::error::{corrupt, encode, StoreError};
 use super::Store;
-use crate::connector::{ConnectorId, Session};
+use crate::connector::{ConnectorId, Direction, PendingStart, Saved, Session};
 
 /// Most active sessions the store holds (a site has far fewer connectors).
 pub const MAX_SESSIONS: usize = 100_000;
@@ -21,7 +22,16 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets the active session of a connector.
+    /// Saves an answered card start of a connector in place of a session (not flushed).
+    pub fn put_card_start(&self, id: ConnectorId, start: &PendingStart) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(start).map_err(|e| encode("card start", e))?;
+        self.inner
+            .sessions
+            .insert(connector_key(&id.pile, id.connector), value)?;
+        Ok(())
+    }
+
+    /// Forgets the active session (or card start) of a connector.
     pub fn clear_session(&self, id: ConnectorId) -> Result<(), StoreError> {
         self.inner
             .sessions
@@ -29,8 +39,25 @@ impl Store {
         Ok(())
     }
 
-    /// Every saved session (at most [`MAX_SESSIONS`]), to restore the connector machines.
-    pub fn sessions(&self) -> Result<Vec<(ConnectorId, Session)>, StoreError> {
+    /// Whether the billing record of what a connector saved is already stored: its session
+    /// was over when it was saved last (a crash can lose the clearing of a session whose
+    /// record was just flushed), so it must not be resumed — least of all a card start, whose
+    /// serial a repeated 0x31 would otherwise be given again for a new session.
+    pub fn saved_record_stored(&self, saved: &Saved) -> Result<bool, StoreError> {
+        let (serial, direction) = match saved {
+            Saved::Session(s) => (&s.serial, s.direction),
+            Saved::CardStart(p) => (&p.serial, p.direction),
+        };
+        let seq = match direction {
+            Direction::Charge => self.transaction_seq(serial)?,
+            Direction::Discharge => self.discharge_seq(serial)?,
+        };
+        Ok(seq.is_some())
+    }
+
+    /// Every saved session and card start (at most [`MAX_SESSIONS`]), to restore the
+    /// connector machines.
+    pub fn sessions(&self) -> Result<Vec<(ConnectorId, Saved)>, StoreError> {
         let mut out = Vec::new();
         for item in self.inner.sessions.iter().take(MAX_SESSIONS) {
             let (k, v) = item?;

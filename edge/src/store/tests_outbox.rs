@@ -18,6 +18,7 @@ use super::*;
 use crate::connector::tests_support::{
     cmd_id, conn, id, order, pile, serial, t, two_period_tariff, tx_record,
 };
+use crate::connector::Saved;
 
 pub(crate) fn test_config() -> StoreConfig {
     StoreConfig {
@@ -465,9 +466,37 @@ async fn active_sessions_survive_reopen() {
         store.flush().await.unwrap();
     }
     let store = open(dir.path(), test_config());
-    assert_eq!(store.sessions().unwrap(), vec![(id(), session)]);
+    assert_eq!(
+        store.sessions().unwrap(),
+        vec![(id(), Saved::Session(session.clone()))]
+    );
     store.clear_session(id()).unwrap();
     assert!(store.sessions().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_answered_card_start_survives_reopen_until_its_session_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = crate::connector::tests_support::card_start_machine();
+    let crate::connector::State::StartRequested(start) = m.state().clone() else {
+        panic!("{:?}", m.state())
+    };
+    {
+        let store = open(dir.path(), test_config());
+        store.put_card_start(id(), &start).unwrap();
+        store.flush().await.unwrap();
+    }
+    let store = open(dir.path(), test_config());
+    assert_eq!(
+        store.sessions().unwrap(),
+        vec![(id(), Saved::CardStart(start.clone()))]
+    );
+    let session = crate::connector::Session::from_start(start, t(20));
+    store.put_session(id(), &session).unwrap();
+    assert_eq!(
+        store.sessions().unwrap(),
+        vec![(id(), Saved::Session(session))]
+    );
 }
 
 #[tokio::test]
