@@ -45,6 +45,8 @@ pub struct CloudConfig {
     pub bills: crate::bills::BillJobConfig,
     /// Webhook delivery ([`crate::webhooks::WebhookDispatcher`]).
     pub webhooks: crate::webhooks::WebhookConfig,
+    /// Credit payment providers ([`crate::payment`]); secrets inside are never printed.
+    pub payments: crate::payment::PaymentsConfig,
 }
 
 /// The settlement loop ([`crate::money::Settler`] over the SQL ledger).
@@ -141,6 +143,7 @@ impl Default for CloudConfig {
             settlement: SettlementConfig::default(),
             bills: crate::bills::BillJobConfig::default(),
             webhooks: crate::webhooks::WebhookConfig::default(),
+            payments: crate::payment::PaymentsConfig::default(),
         }
     }
 }
@@ -276,6 +279,7 @@ impl CloudConfig {
                     .into(),
             );
         }
+        self.payments.check()?;
         Ok(())
     }
 }
@@ -327,6 +331,7 @@ mod tests {
         assert_eq!(c.settlement, SettlementConfig::default());
         assert_eq!(c.bills, crate::bills::BillJobConfig::default());
         assert_eq!(c.webhooks, crate::webhooks::WebhookConfig::default());
+        assert_eq!(c.payments, crate::payment::PaymentsConfig::default());
     }
 
     #[test]

@@ -163,6 +163,9 @@ pub enum StartFailure {
     Funds(#[from] FundsError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A credit provider declined to authorise the session (HTTP 402); nothing was started.
+    #[error("{0}")]
+    Declined(String),
     /// The order was refused (HTTP 409 when `conflict`, else 422): a repeated idempotency
     /// key, a charger gone or elsewhere.
     #[error("{reason}")]

@@ -19,7 +19,9 @@
 //! - [`money`]: the SQL-backed ledger (group-committed writer), [`money::SqlFunds`], exactly-once
 //!   settlement and the in-memory tariff cache (see its doc).
 //!
-//! Still to come under their own issues, on top of this schema: billing and payments.
+//! - [`payment`]: credit payments through providers (WeChat Pay Score, Alipay fund
+//!   authorisation) and the wallet behind one `PaymentProvider` trait; captures, unknown
+//!   outcomes resolved by querying, receivables with dunning (see its doc).
 //!
 //! The service layer: [`config`] (TOML + `VOLTLINE_CLOUD__` overrides), [`api`] (axum HTTP
 //! API with problem details, bearer auth on every route, WebSocket events, OpenAPI), [`mqtt`]
@@ -42,6 +44,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod money;
 pub mod mqtt;
+pub mod payment;
 pub mod server;
 pub mod sharing;
 pub mod shutdown;

@@ -33,6 +33,8 @@ pub enum StartError {
     Settlement(String),
     #[error("the [webhooks] configuration is invalid: {0}")]
     Billing(String),
+    #[error("the [payments] configuration is invalid: {0}")]
+    Payments(String),
     #[error("cannot listen for HTTP on {addr}: {source}; choose a free address with http.listen")]
     Listen {
         addr: SocketAddr,
@@ -104,6 +106,13 @@ pub fn spawn_settlement(
         .map_err(|e| StartError::Settlement(e.to_string()))?;
     let cache = Arc::new(TariffCache::new());
     let sweeper = HoldSweeper::new(writer.clone());
+    // V2G: discharge records settle in their own pass of the same loop (issue #8).
+    let reverse = crate::money::ReverseSettler::new(
+        writer.clone(),
+        cache.clone(),
+        SettlerConfig { platform_fee: fee },
+    )
+    .with_rules(crate::bills::RuleCache::new(state.store.clone()));
     let settler = Settler::new(writer, cache.clone(), SettlerConfig { platform_fee: fee })
         .with_rules(crate::bills::RuleCache::new(state.store.clone()));
     let store = state.store.clone();
@@ -164,6 +173,22 @@ pub fn spawn_settlement(
                     break;
                 }
             }
+            if !shutdown.is_triggered() {
+                match reverse.settle_pending(batch).await {
+                    Ok(report) => {
+                        announce_settled(&app, &report).await;
+                        let picked = report.outcomes.len();
+                        let (settled, failed) = (report.settled(), report.failed());
+                        metrics.settlement_pass(settled, picked - settled - failed, failed, picked);
+                        if settled > 0 || failed > 0 {
+                            tracing::info!(settled, failed, "reverse (V2G) settlement pass");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reverse settlement pass failed; retrying next tick")
+                    }
+                }
+            }
             if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
                 last_sweep = Some(tokio::time::Instant::now());
                 match sweeper
@@ -179,6 +204,23 @@ pub fn spawn_settlement(
             }
         }
     }))
+}
+
+/// Tells watchers (the driver's app on /v1/events) that the orders `report` settled moved.
+async fn announce_settled(app: &AppState, report: &crate::money::SettleReport) {
+    for (_, outcome) in &report.outcomes {
+        if let crate::money::SettleOutcome::Settled(row) = outcome {
+            let id = row
+                .order
+                .as_deref()
+                .and_then(|o| voltline_protocol::domain::OrderId::new(o).ok());
+            if let Some(order) = id {
+                if let Ok(order) = app.store.get_order(&order).await {
+                    app.order_changed(&order).await;
+                }
+            }
+        }
+    }
 }
 
 /// A running instance.
@@ -224,13 +266,28 @@ pub async fn start_from_config(config: CloudConfig) -> Result<Running, StartErro
         .await
         .map_err(|source| StartError::Listen { addr, source })?;
     let settle = config.settlement.enabled;
+    let payments = crate::payment::Payments::from_config(writer.clone(), &config.payments)
+        .map_err(|e| StartError::Payments(e.to_string()))?;
+    if let Some(p) = &payments {
+        p.open_accounts()
+            .await
+            .map_err(|e| StartError::Payments(e.to_string()))?;
+    }
     let mut state = AppState::new(store, Arc::new(funds), config);
     state.wallet_opener = Some(opener);
+    state.payments = payments.clone();
     let mut running = start(state, listener).await?;
     if settle {
         running.settlement = Some(spawn_settlement(&running.state, writer)?);
     }
     running.background = spawn_billing(&running.state)?;
+    if let Some(p) = payments {
+        // Captures settled sessions, resolves unknown outcomes, cancels unused credit.
+        let resolver = crate::payment::resolver::Resolver::new(p);
+        running
+            .background
+            .push(resolver.spawn(running.state.shutdown.clone()));
+    }
     Ok(running)
 }
 

@@ -57,6 +57,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Called after an account is created, when set.
     pub wallet_opener: Option<WalletOpener>,
+    /// Credit payments, when a provider is configured (`[payments.*]`).
+    pub payments: Option<crate::payment::Payments>,
     /// Configuration-changed notices for the MQTT side to publish to edges.
     pub config_notices: tokio::sync::broadcast::Sender<ConfigNotice>,
     owners: moka::future::Cache<SiteId, OperatorId>,
@@ -80,6 +82,7 @@ impl AppState {
             dispatch_now: Arc::new(Notify::new()),
             ready: Arc::new(AtomicBool::new(false)),
             wallet_opener: None,
+            payments: None,
             config_notices: tokio::sync::broadcast::channel(CONFIG_NOTICE_BUFFER).0,
             owners: moka::future::Cache::new(OWNER_CACHE_CAPACITY),
             chargers: moka::future::Cache::builder()
@@ -185,6 +188,19 @@ impl AppState {
         self.order_changed(&order).await;
         if order.state == crate::domain::OrderState::Failed {
             if let Some(hold) = &order.hold_id {
+                if let Some(p) = &self.payments {
+                    match p.void_hold(&order.id, hold).await {
+                        Ok(true) => {
+                            self.metrics.hold_voided();
+                            return;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(order = %order.id, error = %e, "could not release the credit authorisation of a failed start; the payment resolver retries");
+                            return;
+                        }
+                    }
+                }
                 match self.funds.void_hold(&order.id, hold).await {
                     Ok(()) => self.metrics.hold_voided(),
                     Err(e) => {

@@ -21,9 +21,10 @@ use voltline_cloud::money::{
     audit, LedgerWriter, SettleOutcome, Settler, SettlerConfig, SqlFunds, SqlFundsConfig,
     TariffCache, WriterConfig,
 };
-use voltline_cloud::store::{NewCharger, NewSite, TariffAssignment};
+use voltline_cloud::store::{NewCard, NewCharger, NewSite, TariffAssignment};
 use voltline_cloud::Store;
 use voltline_protocol::domain::{OperatorId, OrderId};
+use voltline_protocol::message::common::PhysicalCardNo;
 use voltline_protocol::sync::{Record, RecordBatch, RecordBody};
 use voltline_protocol::tariff::{ScheduleEntry, Tariff, TariffPeriod, TariffVersion, TimeOfDay};
 use voltline_protocol::wire::cp56::Cp56Time;
@@ -354,6 +355,64 @@ async fn an_overrun_beyond_the_hold_uses_the_credit_line_then_a_receivable() {
         assert_eq!(
             audit.available(&LedgerAccountId::Receivable(acct("d-1"))),
             Some(cents(1_500))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_record_the_edge_lost_the_start_of_bills_the_card_it_names() {
+    for ctx in backends("lost_start").await {
+        seed(&ctx.store, "s-1", "Asia/Shanghai", 1).await;
+        let e = env(&ctx.store).await;
+        deposit(&e.funds, 10_000, 0).await;
+        let issued = PhysicalCardNo::from_bytes([0xCA, 0x4D, 0, 0, 0, 0, 0, 1]);
+        ctx.store
+            .create_card(&NewCard {
+                card: issued,
+                account: acct("d-1"),
+                offline_limit: cents(5_000),
+            })
+            .await
+            .unwrap();
+        // Two records without an order or a card start (the edge lost them in a crash): one
+        // names the issued card, one a card the platform never issued.
+        let unknown = PhysicalCardNo::from_bytes([0x11, 0, 0, 0, 0, 0, 0, 2]);
+        let mut records = Vec::new();
+        for (n, card) in [(1u16, issued), (2, unknown)] {
+            let mut r = common::transaction(u64::from(n), 1, common::serial(1, n), None);
+            if let RecordBody::Transaction(t) = &mut r.body {
+                t.record.start_time =
+                    Cp56Time::from_civil(date(2026, 11, 20).at(7, 30, 0, 0)).unwrap();
+                t.record.end_time =
+                    Cp56Time::from_civil(date(2026, 11, 20).at(8, 30, 0, 0)).unwrap();
+                t.record.meter_start = Energy::from_wh(100_000);
+                t.record.meter_end = Energy::from_wh(110_000);
+                t.record.total_amount = cents(1_500);
+                t.record.physical_card = card;
+            }
+            records.push(r);
+        }
+        ingest(&ctx.store, "s-1", records).await;
+        let report = e.settler.settle_pending(10).await.unwrap();
+        assert_eq!(
+            (report.settled(), report.failed()),
+            (1, 1),
+            "{}: {:?}",
+            ctx.backend(),
+            report.outcomes
+        );
+        let audit = audit(&ctx.store).await.unwrap();
+        audit.check().unwrap();
+        assert_eq!(
+            audit.available(&wallet()),
+            Some(cents(10_000 - 1_500)),
+            "the issued card's account paid for its session"
+        );
+        let again = e.settler.settle_pending(10).await.unwrap();
+        assert_eq!(
+            (again.settled(), again.failed()),
+            (0, 1),
+            "the unknown card's record stays unsettled, retried, never billed to anyone"
         );
     }
 }

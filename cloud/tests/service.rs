@@ -5,6 +5,7 @@
 
 mod service {
     mod bills;
+    mod discharges;
     mod edge;
     pub mod harness;
     mod matrix;

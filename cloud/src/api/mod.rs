@@ -4,7 +4,8 @@
 //! router is built from it and so is the OpenAPI document at `/openapi.json`, so the two cannot
 //! drift apart (a test also walks the document against the running server).
 //!
-//! Every route except `/healthz`, `/readyz`, `/metrics` and `/openapi.json` takes a bearer
+//! Every route except `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and the payment
+//! providers' notify callbacks (verified by the providers' signatures instead) takes a bearer
 //! token ([`extract::Caller`]) and asks `domain::can` before touching anything. Every error
 //! is a problem-details document ([`error::ApiError`]), including axum's own rejections and
 //! unknown routes. Layers: request decompression (gzip edge batches) under a body limit that
@@ -25,10 +26,12 @@ use tower_http::trace::TraceLayer;
 
 pub mod accounts;
 pub mod cards;
+pub mod discharges;
 pub mod edge;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod grid;
 pub mod openapi;
 pub mod registry;
 pub mod sessions;
@@ -208,6 +211,62 @@ pub fn routes() -> Vec<Route> {
             "/v1/sessions/{id}/stop",
             "Stop a charging session: queues the stop command, answers 202",
             post(sessions::stop),
+        ),
+        route(
+            M::GET,
+            "/v1/sessions/{id}/payment",
+            "A session's payment: wallet hold or credit authorisation, capture state, dunning",
+            get(crate::payment::http::get_payment),
+        ),
+        route(
+            M::POST,
+            "/v1/sessions/{id}/refunds",
+            "Refund part or all of a captured credit payment (admin or the site's operator)",
+            post(crate::payment::http::refund),
+        ),
+        Route {
+            method: M::POST,
+            path: "/v1/payments/wechat/notify",
+            summary: "WeChat Pay notifications (verified by the platform signature, no token)",
+            authenticated: false,
+            handler: post(crate::payment::http::wechat_notify),
+        },
+        Route {
+            method: M::POST,
+            path: "/v1/payments/alipay/notify",
+            summary: "Alipay asynchronous notifications (verified by Alipay's signature, no token)",
+            authenticated: false,
+            handler: post(crate::payment::http::alipay_notify),
+        },
+        route(
+            M::POST,
+            "/v1/discharges",
+            "Opt a plugged-in vehicle into V2G discharge (SoC floor, departure): queues the start command, answers 202",
+            post(discharges::start),
+        ),
+        route(
+            M::GET,
+            "/v1/discharges/{id}",
+            "Read a discharge order: state, terms and, once settled, energy each way, credit and meter anomalies",
+            get(discharges::get),
+        ),
+        route(
+            M::POST,
+            "/v1/discharges/{id}/stop",
+            "Stop a discharge: queues the stop command, answers 202",
+            post(discharges::stop),
+        ),
+        route(
+            M::POST,
+            "/v1/sites/{id}/grid-events",
+            "Send a grid event (discharge N kW from T1 to T2) to the site's edge; answers 202 with the command to poll",
+            post(grid::grid_event),
+        ),
+        route(
+            M::PUT,
+            "/v1/chargers/{pile}/v2g",
+            "Mark a charger V2G-capable (bidirectional) or not",
+            put(grid::put_v2g),
         ),
         route(
             M::GET,

@@ -39,6 +39,10 @@ pub struct StartSession {
     /// An energy cap in kWh.
     pub energy_kwh: Option<Decimal>,
     pub idempotency_key: Option<String>,
+    /// With a credit provider: the driver at the provider (WeChat openid, Alipay
+    /// authorisation code), as the driver's app got it when the driver authorised it.
+    #[serde(default)]
+    pub provider_user: Option<String>,
 }
 
 fn wallet() -> PaymentMethod {
@@ -76,11 +80,23 @@ pub async fn start(
             account.id, charger.site
         )));
     }
-    if !matches!(req.payment_method, PaymentMethod::Wallet) {
-        return Err(ApiError::unprocessable(
-            "only the prepaid wallet is supported for sessions: send \"payment_method\": {\"method\": \"wallet\"}",
-        ));
-    }
+    let credit = match &req.payment_method {
+        PaymentMethod::Wallet => None,
+        PaymentMethod::Provider { provider } => {
+            if state.payments.is_none() {
+                return Err(ApiError::unprocessable(
+                    "no credit provider is configured here: send \"payment_method\": {\"method\": \"wallet\"}",
+                ));
+            }
+            let default = Money::from_yuan(state.config.sessions.default_hold_yuan);
+            Some(crate::payment::CreditStart {
+                provider: provider.clone(),
+                user_ref: req.provider_user.clone(),
+                operator: operator.clone(),
+                amount: req.amount.unwrap_or(default),
+            })
+        }
+    };
     if req.connector.get() == 0 || req.connector.get() > charger.connectors {
         return Err(ApiError::unprocessable(format!(
             "charger {} has connectors 1-{}",
@@ -138,26 +154,27 @@ pub async fn start(
         requested: req.amount,
         expires_at: now + HOLD_LIFETIME,
     };
-    let started = state
-        .funds
-        .start_session(
-            &state.store,
-            StartRequest {
-                hold,
-                order,
-                start: command,
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            StartFailure::Funds(e) => ApiError::from(e),
-            StartFailure::Store(e) => ApiError::from(e),
-            StartFailure::Refused {
-                conflict: true,
-                reason,
-            } => ApiError::new(StatusCode::CONFLICT, "conflict", reason),
-            StartFailure::Refused { reason, .. } => ApiError::unprocessable(reason),
-        })?;
+    let start = StartRequest {
+        hold,
+        order,
+        start: command,
+    };
+    let started = match (credit, &state.payments) {
+        (Some(credit), Some(payments)) => payments.start_session(start, credit).await,
+        _ => state.funds.start_session(&state.store, start).await,
+    };
+    let started = started.map_err(|e| match e {
+        StartFailure::Declined(reason) => {
+            ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment-declined", reason)
+        }
+        StartFailure::Funds(e) => ApiError::from(e),
+        StartFailure::Store(e) => ApiError::from(e),
+        StartFailure::Refused {
+            conflict: true,
+            reason,
+        } => ApiError::new(StatusCode::CONFLICT, "conflict", reason),
+        StartFailure::Refused { reason, .. } => ApiError::unprocessable(reason),
+    })?;
     let (order, command) = (started.order, started.command);
     state.dispatch_now.notify_one();
     state.order_changed(&order).await;
@@ -269,7 +286,7 @@ pub async fn get_command(
     Ok(Json(CommandView::from(&cmd)))
 }
 
-fn dispatching(order_id: OrderId, command_id: CommandId) -> Dispatching {
+pub(crate) fn dispatching(order_id: OrderId, command_id: CommandId) -> Dispatching {
     Dispatching {
         order_id,
         command_id,
@@ -277,14 +294,14 @@ fn dispatching(order_id: OrderId, command_id: CommandId) -> Dispatching {
     }
 }
 
-fn command_expiry(state: &AppState) -> SignedDuration {
+pub(crate) fn command_expiry(state: &AppState) -> SignedDuration {
     let secs = i64::try_from(state.config.sessions.command_expiry_s).unwrap_or(60);
     SignedDuration::from_secs(secs)
 }
 
 /// A platform-generated transaction serial: pile, connector, the UTC start time and a
 /// process-wide counter (unique per pile for 10,000 starts a second).
-fn serial_for(
+pub(crate) fn serial_for(
     state: &AppState,
     pile: PileCode,
     connector: ConnectorNo,

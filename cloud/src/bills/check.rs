@@ -6,7 +6,9 @@
 //! 3. the ledger: the transfer set of each session on the bill, read by its idempotency key
 //!    (`ledger_sets`, the ledger's own record of what moved), summed leg by leg — session
 //!    clearing → the operator's payable is the operator's part, session clearing → platform
-//!    revenue is the fee, both together the gross — and counted.
+//!    revenue is the fee, both together the gross; for V2G sessions, V2G payout → a driver's
+//!    wallet is the driver's credit and V2G payout → the operator's payable the host share —
+//!    and counted.
 //!
 //! The bill's session count must equal the number of keys it holds and the number of
 //! settlement sets found; gross, platform fees and operator payable must equal the ledger's
@@ -36,6 +38,12 @@ pub struct LedgerTotals {
     pub gross: Money,
     pub platform_fees: Money,
     pub operator_payable: Money,
+    /// V2G payout → drivers' wallets.
+    #[serde(default)]
+    pub v2g_driver_credits: Money,
+    /// V2G payout → the operator's payable.
+    #[serde(default)]
+    pub v2g_operator_share: Money,
 }
 
 /// The outcome of a check.
@@ -109,6 +117,17 @@ pub async fn check_day(
             }
             ledger.sets += 1;
             for leg in &set.legs {
+                if leg.debit == LedgerAccountId::V2gPayout {
+                    match &leg.credit {
+                        LedgerAccountId::DriverWallet(_) => ledger.v2g_driver_credits += leg.amount,
+                        c if *c == payable => ledger.v2g_operator_share += leg.amount,
+                        other => differences.push(format!(
+                            "ledger set {key} pays a V2G {} to {other}, not to a wallet or {payable}",
+                            leg.amount
+                        )),
+                    }
+                    continue;
+                }
                 if leg.debit != LedgerAccountId::SessionClearing {
                     continue;
                 }
@@ -147,6 +166,16 @@ pub async fn check_day(
             "operator payable",
             t.operator_payable.to_string(),
             ledger.operator_payable.to_string(),
+        ),
+        (
+            "V2G driver credits",
+            t.v2g_driver_credits.to_string(),
+            ledger.v2g_driver_credits.to_string(),
+        ),
+        (
+            "V2G operator share",
+            t.v2g_operator_share.to_string(),
+            ledger.v2g_operator_share.to_string(),
         ),
     ] {
         let same = match (

@@ -4,7 +4,9 @@
 
 pub mod auth;
 pub mod command;
+pub mod discharge;
 pub mod ingest;
+pub mod metering;
 pub mod order;
 
 pub use auth::{can, Action, Actor, Resource, Role};

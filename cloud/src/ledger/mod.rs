@@ -12,7 +12,9 @@
 //! - [`memory`]: [`Ledger`], the in-memory state machine built on those rules: the reference
 //!   model the SQL-backed ledger is checked against, with [`Ledger::check_invariants`];
 //! - [`session`]: holds at session start, their release, top-ups and refunds;
-//! - [`settlement`]: a transaction record's cost → the settlement transfer set.
+//! - [`settlement`]: a transaction record's cost → the settlement transfer set;
+//! - [`reverse`]: a V2G session's export value (and import cost, if it also charged) → one
+//!   reverse-settlement transfer set that credits the driver from the V2G payout account.
 //!
 //! **Money.** Every amount is a [`Money`](voltline_protocol::Money) (`rust_decimal`), and the
 //! ledger holds whole fen only. The ledger never rounds: it refuses an amount finer than a
@@ -44,6 +46,7 @@
 pub mod account;
 pub mod error;
 pub mod memory;
+pub mod reverse;
 pub mod rules;
 pub mod session;
 pub mod settlement;
@@ -54,6 +57,9 @@ pub use account::{
 };
 pub use error::LedgerError;
 pub use memory::{Applied, Ledger};
+pub use reverse::{
+    plan_reverse, reverse_key, ExportLine, ImportLine, ReverseFigures, ReverseInput, ReversePlan,
+};
 pub use rules::{
     check_replay, evaluate, Evaluation, LedgerView, PendingStatus, PendingTransfer, Posting, Replay,
 };

@@ -19,6 +19,9 @@
 //!   memory, invalidated when the site's `config_version` moves (polled, so other instances'
 //!   changes are seen); it counts every price read from the database during settlement.
 //! - [`settle`]: [`Settler`], exactly-once settlement of stored transaction records.
+//! - [`reverse`]: [`ReverseSettler`], exactly-once reverse settlement of discharge records
+//!   (V2G): the export credited to the driver from the V2G payout account, with the import of
+//!   a mixed session in the same set; [`reverse_lines`] measures and prices the two lines.
 //! - [`sweep`]: [`HoldSweeper`], the backstop that voids expired holds of sessions that never
 //!   started, exactly once (keyed `void:{order}`).
 //! - [`lease`]: the optional Redis lease per hot account, whose token is written with the
@@ -40,6 +43,8 @@ pub mod db;
 pub mod error;
 pub mod funds;
 pub mod lease;
+pub mod reverse;
+pub mod reverse_lines;
 pub mod settle;
 pub mod sweep;
 pub mod tariffs;
@@ -50,6 +55,7 @@ pub use audit::{audit, Audit};
 pub use error::MoneyError;
 pub use funds::{SqlFunds, SqlFundsConfig};
 pub use lease::{Lease, LeaseManager};
+pub use reverse::ReverseSettler;
 pub use settle::{SettleOutcome, SettleReport, Settler, SettlerConfig};
 pub use sweep::{HoldSweeper, SweepReport};
 pub use tariffs::TariffCache;

@@ -1,7 +1,8 @@
 //! [`Settler`]: exactly-once settlement of stored transaction records.
 //!
 //! `settle_pending(limit)` takes charge records not yet settled, and for each: loads its order
-//! (the hold) or, for an offline card start, the card's account; builds the session's meter
+//! (the hold) or, for an offline card start or a record the edge could not tie to its start,
+//! the account of the card the record names; builds the session's meter
 //! readings (the record's start and end registers at its start and end instants in the site's
 //! time zone, plus the stored readings between); prices them with the tariff version in force
 //! at session start, from the [`TariffCache`] (no price read from the database); and submits a
@@ -354,16 +355,25 @@ impl Settler {
                     charger_total,
                 );
                 row.share = share.clone();
+                // A credit session's unused authorisation goes back to its provider in the
+                // same set (issue #10; the capture follows from the posted hold).
+                let set = crate::payment::plans::with_credit_release(
+                    plan.set,
+                    hold_id.as_ref(),
+                    &account,
+                    plan.released,
+                );
                 Ok(Planned {
                     settlement: Some(row),
-                    set: plan.set,
+                    set,
                 })
             },
         );
         self.writer.submit(job).await
     }
 
-    /// Who pays: the order's account and hold, or an offline card's account.
+    /// Who pays: the order's account and hold, an offline card's account, or the account
+    /// of the card the record names.
     async fn payer(
         &self,
         store: &Store,
@@ -388,10 +398,24 @@ impl Settler {
                 hold,
             ));
         }
-        match &up.authorisation {
-            Authorisation::OfflineCard { account, .. } => Ok((None, account.clone(), None)),
-            _ => Err(MoneyError::Invalid("a transaction record without an order or a card account has nobody to bill; attach it to an order".into())),
+        if let Authorisation::OfflineCard { account, .. } = &up.authorisation {
+            return Ok((None, account.clone(), None));
         }
+        // A record the edge could not tie to its start (it lost an answered card start in a
+        // crash, say) is billed to the account of the card that started it, when the pile
+        // names a card the platform issued: the money is owed all the same.
+        let card = &up.record.physical_card;
+        if !card.is_none() {
+            match store.get_card(card).await {
+                Ok(c) => {
+                    tracing::warn!(pile = %up.pile, serial = %up.record.serial, card = %card, account = %c.account, "settlement: record without an order or card start billed to its card's account");
+                    return Ok((None, c.account, None));
+                }
+                Err(crate::store::StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(MoneyError::Invalid("a transaction record without an order or a card account has nobody to bill; register the card that started it (POST /v1/accounts/{id}/cards) or attach it to an order".into()))
     }
 
     /// The session's readings, start and end from the record, stored readings between.

@@ -41,6 +41,7 @@ use sqlx::sqlite::{
 pub mod cards;
 pub mod chargers;
 pub mod commands;
+pub mod discharges;
 pub mod error;
 pub mod ingest;
 mod ingest_postgres;

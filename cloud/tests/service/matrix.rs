@@ -20,6 +20,7 @@ fn n() -> u32 {
 async fn request(srv: &Srv, method: &Method, path: &str, t: &Tenant) -> (String, Option<Value>) {
     let i = n();
     let order = srv.fixture_order(t).await;
+    let discharge = srv.fixture_discharge(t).await;
     let bill = super::bills::fixture_bill(srv, t).await;
     // Each removal needs a card of its own (the previous caller may have removed one).
     let card = format!("{:016X}", 0xC0DE_0000_u64 + u64::from(i));
@@ -42,6 +43,10 @@ async fn request(srv: &Srv, method: &Method, path: &str, t: &Tenant) -> (String,
         .replace("{pile}", &t.pile.to_string())
         .replace("/v1/accounts/{id}", &format!("/v1/accounts/{}", t.account))
         .replace("/v1/sessions/{id}", &format!("/v1/sessions/{}", order.0))
+        .replace(
+            "/v1/discharges/{id}",
+            &format!("/v1/discharges/{discharge}"),
+        )
         .replace("/v1/commands/{id}", &format!("/v1/commands/{}", order.1))
         .replace("{site}", t.site.as_str())
         .replace("{card}", &card)
@@ -72,6 +77,16 @@ async fn request(srv: &Srv, method: &Method, path: &str, t: &Tenant) -> (String,
             json!({"charger": t.pile.to_string(), "connector": 2, "account": t.account.to_string(), "amount": "1"}),
         ),
         ("POST", "/v1/sessions/{id}/stop") => None,
+        ("POST", "/v1/sessions/{id}/refunds") => {
+            Some(json!({"amount": "0.01", "request_id": format!("r-{i}")}))
+        }
+        ("POST", "/v1/discharges") => Some(
+            json!({"charger": t.pile.to_string(), "connector": 1, "account": t.account.to_string(), "soc_floor_pct": 30, "departure": jiff::Timestamp::now() + jiff::SignedDuration::from_hours(3)}),
+        ),
+        ("POST", "/v1/sites/{id}/grid-events") => Some(
+            json!({"power_kw": "50", "from": jiff::Timestamp::now(), "to": jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)}),
+        ),
+        ("PUT", "/v1/chargers/{pile}/v2g") => Some(json!({"v2g": true})),
         ("POST", "/v1/operators/{id}/sharing-rules") => {
             Some(json!({"terms": {"service_fee_pct": "10", "per_session": "0.10"}}))
         }
@@ -111,11 +126,16 @@ fn allowed(method: &Method, path: &str, role: &str) -> bool {
             matches!(r, "admin" | "operator" | "driver")
         }
         ("GET", "/v1/sessions/{id}")
+        | ("GET", "/v1/sessions/{id}/payment")
         | ("POST", "/v1/sessions/{id}/stop")
         | ("GET", "/v1/commands/{id}") => {
             matches!(r, "admin" | "operator" | "driver")
         }
         ("POST", "/v1/sessions") => matches!(r, "admin" | "driver"),
+        // An operator may opt its own accounts in on their behalf.
+        ("POST", "/v1/discharges")
+        | ("GET", "/v1/discharges/{id}")
+        | ("POST", "/v1/discharges/{id}/stop") => matches!(r, "admin" | "operator" | "driver"),
         ("POST", "/v1/edges/{site}/records") | ("GET", "/v1/edges/{site}/config") => {
             matches!(r, "admin" | "edge")
         }
@@ -140,6 +160,30 @@ impl Srv {
             .lock()
             .await
             .insert(t.site.to_string(), o.clone());
+        o
+    }
+}
+
+impl Srv {
+    /// A discharge order of `t`'s driver on connector 2 of its charger (made V2G-capable,
+    /// with a vehicle reported plugged in), created once per tenant: its id.
+    pub async fn fixture_discharge(&self, t: &Tenant) -> String {
+        let key = format!("discharge-{}", t.site);
+        if let Some(o) = self.fixture_orders.lock().await.get(&key) {
+            return o.0.clone();
+        }
+        let store = &self.state().store;
+        store.set_charger_v2g(&t.pile, true).await.unwrap();
+        super::discharges::report_plugged(self, t, 2, 900_000).await;
+        let body = json!({"charger": t.pile.to_string(), "connector": 2, "account": t.account.to_string(),
+            "soc_floor_pct": 30, "departure": jiff::Timestamp::now() + jiff::SignedDuration::from_hours(3)});
+        let (s, b) = self.post("/v1/discharges", &self.admin, body).await;
+        assert_eq!(s, 202, "{b}");
+        let o = b["order_id"].as_str().unwrap().to_owned();
+        self.fixture_orders
+            .lock()
+            .await
+            .insert(key, (o.clone(), String::new()));
         o
     }
 }
