@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
+use voltline_protocol::message::common::PhysicalCardNo;
+
 use crate::charger::ChargerKind;
-use crate::fleet::SimFleet;
+use crate::fleet::{FleetOptions, SimFleet};
 use crate::scenario::{MixEntry, Scenario, TransportKind};
 use crate::workload::StartMode;
 
@@ -82,6 +84,15 @@ pub struct Cli {
     /// resend what was unconfirmed when restarted.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Also append every record that enters a pile's flash to
+    /// <state-dir>/<pile>.records.jsonl (an audit trail for tests; one line per session).
+    #[arg(long, requires = "state_dir")]
+    pub record_journal: bool,
+    /// Card starts use card FIRST at the first charger, FIRST+1 at the second, and so on,
+    /// every session (16 hex digits), so the platform can register them; default: a random
+    /// card each time.
+    #[arg(long, value_name = "FIRST")]
+    pub first_card: Option<PhysicalCardNo>,
     /// Seed of every random choice (arrivals, faults, jitter).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -253,6 +264,16 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// What the flags ask of the fleet beyond the scenario.
+    pub fn fleet_options(&self) -> FleetOptions {
+        FleetOptions {
+            first_card: self.first_card,
+            record_journal: self.record_journal,
+        }
+    }
+}
+
 /// Runs the simulator with `args` (`args[0]` is the program name). `--help` and `--version`
 /// print and return `Ok`.
 pub async fn run_cli(args: Vec<String>) -> anyhow::Result<()> {
@@ -298,7 +319,7 @@ pub async fn run_cli(args: Vec<String>) -> anyhow::Result<()> {
         transport = ?scenario.transport,
         "starting simulated chargers"
     );
-    let fleet = SimFleet::spawn(config)
+    let fleet = SimFleet::spawn_with(config, cli.fleet_options())
         .await
         .context("starting the fleet")?;
     let run = async {
@@ -383,5 +404,24 @@ mod tests {
         assert_eq!(s.mix[0].power_kw, 160);
         assert!(s.mix[0].v2g);
         assert_eq!(s.arrivals.session_minutes, [5, 10]);
+        assert_eq!(cli.fleet_options(), FleetOptions::default());
+    }
+
+    #[test]
+    fn cards_and_the_journal_are_fleet_options() {
+        let cli = Cli::try_parse_from([
+            "voltline-sim",
+            "--state-dir",
+            "/tmp/x",
+            "--record-journal",
+            "--first-card",
+            "CA4D000000000001",
+        ])
+        .unwrap();
+        let o = cli.fleet_options();
+        assert!(o.record_journal);
+        assert_eq!(o.first_card, Some("CA4D000000000001".parse().unwrap()));
+        assert!(Cli::try_parse_from(["voltline-sim", "--record-journal"]).is_err());
+        assert!(Cli::try_parse_from(["voltline-sim", "--first-card", "xyz"]).is_err());
     }
 }

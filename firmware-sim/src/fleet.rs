@@ -22,6 +22,7 @@ use jiff::Timestamp;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use voltline_protocol::domain::PileCode;
+use voltline_protocol::message::common::PhysicalCardNo;
 
 use crate::charger::{ChargerSpec, Input, StartBy};
 use crate::clock::{SimClock, Speed};
@@ -133,6 +134,35 @@ impl FleetConfig {
     }
 }
 
+/// What a fleet can do beyond its [`FleetConfig`] (for the command line and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FleetOptions {
+    /// The workload's card starts present card `first_card + k` at the `k`-th charger (in
+    /// spawn order) for every session, so a platform can register them beforehand; `None`:
+    /// a random card each time.
+    pub first_card: Option<PhysicalCardNo>,
+    /// Keep each pile's record journal in the state dir (see [`crate::state_dir`]); ignored
+    /// without a state dir.
+    pub record_journal: bool,
+}
+
+impl FleetOptions {
+    /// The card of the `index`-th charger, if cards are assigned.
+    pub fn card_of(&self, index: usize) -> Result<Option<PhysicalCardNo>, SimError> {
+        let Some(first) = self.first_card else {
+            return Ok(None);
+        };
+        u64::from_be_bytes(first.0)
+            .checked_add(index as u64)
+            .map(|n| Some(PhysicalCardNo(n.to_be_bytes())))
+            .ok_or_else(|| {
+                SimError::Config(format!(
+                    "first card {first} leaves no card number for charger {index}; choose a smaller one"
+                ))
+            })
+    }
+}
+
 /// A handle on one running charger.
 #[derive(Debug, Clone)]
 pub struct ChargerHandle {
@@ -212,6 +242,14 @@ pub struct SimFleet {
 impl SimFleet {
     /// Starts every charger (loading its flash from the state dir, if any).
     pub async fn spawn(config: FleetConfig) -> Result<SimFleet, SimError> {
+        SimFleet::spawn_with(config, FleetOptions::default()).await
+    }
+
+    /// [`SimFleet::spawn`] with `options`.
+    pub async fn spawn_with(
+        config: FleetConfig,
+        options: FleetOptions,
+    ) -> Result<SimFleet, SimError> {
         let zone = TimeZone::get(&config.time_zone).map_err(|e| {
             SimError::Config(format!(
                 "time zone '{}': {e}; use an IANA name such as Asia/Shanghai",
@@ -247,14 +285,24 @@ impl SimFleet {
             clock,
         };
         // Read every pile's flash before starting any, so a bad file starts nothing.
+        // With a journal, records a crash left unjournaled are journaled now, before any runs.
         let mut stored_states = Vec::with_capacity(config.chargers.len());
-        for c in &config.chargers {
-            stored_states.push(match &config.state_dir {
+        for (index, c) in config.chargers.iter().enumerate() {
+            let stored = match &config.state_dir {
                 Some(dir) => crate::state_dir::load(dir, &c.spec.pile)?,
                 None => None,
-            });
+            };
+            let journal = match &config.state_dir {
+                Some(dir) if options.record_journal => {
+                    Some(crate::flash::journal_loaded(dir, stored.as_ref())?)
+                }
+                _ => None,
+            };
+            stored_states.push((stored, journal, options.card_of(index)?));
         }
-        for ((index, c), stored) in config.chargers.into_iter().enumerate().zip(stored_states) {
+        for ((index, c), (stored, journal, card)) in
+            config.chargers.into_iter().enumerate().zip(stored_states)
+        {
             let pile = c.spec.pile;
             let mut rng = SplitMix64::stream(config.seed, index as u64);
             // Spread first connections over the ramp, evenly with jitter.
@@ -283,7 +331,9 @@ impl SimFleet {
                 flash: Flash {
                     mem: Arc::new(Mutex::new(stored)),
                     dir: config.state_dir.clone(),
+                    journal,
                 },
+                card,
                 rng,
                 backoff: config.backoff,
                 first_connect_after: Duration::from_secs_f64(first),
@@ -370,4 +420,30 @@ pub async fn wait_for(
     tokio::time::timeout(timeout, search)
         .await
         .map_err(|_| SimError::Timeout(timeout, "an event matching the predicate".into()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chargers_get_consecutive_cards_from_the_first() {
+        let none = FleetOptions::default();
+        assert_eq!(none.card_of(3).unwrap(), None);
+        let first = PhysicalCardNo([0, 0, 0, 0, 0xCA, 0x4D, 0, 0xFF]);
+        let opts = FleetOptions {
+            first_card: Some(first),
+            record_journal: false,
+        };
+        assert_eq!(opts.card_of(0).unwrap(), Some(first));
+        assert_eq!(
+            opts.card_of(2).unwrap(),
+            Some(PhysicalCardNo([0, 0, 0, 0, 0xCA, 0x4D, 1, 0x01]))
+        );
+        let last = FleetOptions {
+            first_card: Some(PhysicalCardNo([0xFF; 8])),
+            record_journal: false,
+        };
+        assert!(matches!(last.card_of(1), Err(SimError::Config(_))));
+    }
 }

@@ -14,7 +14,9 @@ use jiff::tz::TimeZone;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::charger::{Charger, ChargerSpec, Input, Output};
+use voltline_protocol::message::common::PhysicalCardNo;
+
+use crate::charger::{Charger, ChargerSpec, Input, Output, StartBy};
 use crate::clock::{SimClock, SimTime};
 use crate::events::{ChargerSnapshot, SimEvent};
 use crate::faults::{self, Fault, WireShaper};
@@ -59,6 +61,8 @@ pub struct ChargerTask {
     /// Real delay before the first connection (the ramp).
     pub first_connect_after: Duration,
     pub workload: Option<Workload>,
+    /// The card the workload's card starts present (`None`: the workload's own).
+    pub card: Option<PhysicalCardNo>,
 }
 
 /// Why a connected (or waiting) phase ended.
@@ -297,7 +301,10 @@ impl ChargerTask {
                     let mut end = None;
                     for a in actions {
                         end = match a {
-                            Action::Input(i) => Box::pin(self.step(charger, i, link, shaper)).await,
+                            Action::Input(i) => {
+                                let i = with_card(self.card, i);
+                                Box::pin(self.step(charger, i, link, shaper)).await
+                            }
                             Action::Fault(f) => {
                                 Box::pin(self.fault(charger, f, link, shaper)).await
                             }
@@ -423,8 +430,57 @@ impl ChargerTask {
     }
 }
 
+/// `input` with `card` presented instead when it is a card start and `card` is set.
+fn with_card(card: Option<PhysicalCardNo>, input: Input) -> Input {
+    match (card, input) {
+        (
+            Some(card),
+            Input::PlugIn {
+                connector,
+                vehicle,
+                start: StartBy::Card(_),
+            },
+        ) => Input::PlugIn {
+            connector,
+            vehicle,
+            start: StartBy::Card(card),
+        },
+        (_, input) => input,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_card_starts_take_the_piles_own_card() {
+        use super::*;
+        use crate::vehicle::VehicleSpec;
+        let own = PhysicalCardNo([0, 0, 0, 0, 0xCA, 0x4D, 0, 7]);
+        let plug = |start| Input::PlugIn {
+            connector: 1,
+            vehicle: VehicleSpec::standard(),
+            start,
+        };
+        let random = PhysicalCardNo([0, 0, 0, 0, 1, 2, 3, 4]);
+        let start_of = |i: Input| match i {
+            Input::PlugIn { start, .. } => start,
+            other => panic!("not a plug-in: {other:?}"),
+        };
+        assert_eq!(
+            start_of(with_card(Some(own), plug(StartBy::Card(random)))),
+            StartBy::Card(own)
+        );
+        assert_eq!(
+            start_of(with_card(None, plug(StartBy::Card(random)))),
+            StartBy::Card(random)
+        );
+        assert_eq!(
+            start_of(with_card(Some(own), plug(StartBy::Vin))),
+            StartBy::Vin
+        );
+        assert!(matches!(with_card(Some(own), Input::Tick), Input::Tick));
+    }
+
     #[test]
     fn a_charger_task_stays_small_in_memory() {
         use super::*;
@@ -454,11 +510,13 @@ mod tests {
             flash: Flash {
                 mem: Arc::new(std::sync::Mutex::new(None)),
                 dir: None,
+                journal: None,
             },
             rng: SplitMix64::new(1),
             backoff: BackoffConfig::default(),
             first_connect_after: Duration::ZERO,
             workload: None,
+            card: None,
         };
         let mut task = task;
         let mut charger = task.power_up(SimTime::ZERO);

@@ -14,7 +14,8 @@
 //! ingested per second, p50/p99 command latency (`POST /v1/sessions` sent → the command's
 //! state `accepted`, polled every 25 ms on `GET /v1/commands/{id}`, so ±25 ms), the RSS of
 //! each component from `/proc/<pid>/status` and the load average. At the end it says whether
-//! memory stayed flat (each of the last five minutes within 10 % of minute 5, per component),
+//! memory stayed flat (each of the last five minutes within 10 % of the warm-up minute, per
+//! component: minute 5, or half-way through a run shorter than 10 minutes, at least minute 2),
 //! waits for the cloud to settle what ended, and prints a summary.
 //!
 //! Run: `cargo bench -p voltline-tests --bench soak` (a release build; the binaries are built
@@ -24,7 +25,6 @@
 //! binaries as they are). Everything binds 127.0.0.1 and stops by itself.
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,6 +37,7 @@ use voltline_protocol::domain::{AccountId, Energy, PileCode};
 use voltline_protocol::message::common::PhysicalCardNo;
 use voltline_protocol::Money;
 use voltline_sim::{ChargerSpec, FleetConfig, SimEvent, SimFleet, StartBy, VehicleSpec};
+use voltline_tests::cloud_process::CloudProcess;
 use voltline_tests::process::{ensure_binary, free_port, spawn_binary, ChildGuard};
 use voltline_tests::remote::{metric_sum, RemoteCloud};
 use voltline_tests::seed::{next_card, DriverSpec, SiteSpec};
@@ -117,29 +118,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
 
 fn ms(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".into(), |d| format!("{}", d.as_millis()))
-}
-
-/// `voltline-cloud token create --role ROLE [--subject S]` against the cloud's data dir.
-fn create_token(env: &[(String, String)], role: &str, subject: Option<&str>) -> String {
-    let bin = ensure_binary("voltline-cloud").expect("the voltline-cloud binary");
-    let mut args = vec!["token", "create", "--role", role];
-    if let Some(s) = subject {
-        args.extend(["--subject", s]);
-    }
-    let out = Command::new(bin)
-        .args(&args)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .expect("running voltline-cloud token create");
-    assert!(
-        out.status.success(),
-        "voltline-cloud token create --role {role} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("a UTF-8 token")
-        .trim()
-        .to_owned()
 }
 
 fn spawn(name: &str, args: &[&str], env: &[(String, String)]) -> ChildGuard {
@@ -357,6 +335,13 @@ async fn cloud_figures(api: &RemoteCloud) -> Option<CloudFigures> {
     })
 }
 
+/// The minute memory is judged from (1-based) in a run of `minutes`: minute 5 once the run
+/// is 10 minutes or longer, half-way through a shorter one (at least minute 2, so the
+/// start-up is past); `None` below 3 minutes (nothing after the warm-up to judge).
+fn warm_up_minute(minutes: usize) -> Option<usize> {
+    (minutes >= 3).then(|| (minutes / 2).clamp(2, 5))
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument selects nothing else here.
     let minutes: u64 = env_or("VOLTLINE_SOAK_MINUTES", 10);
@@ -385,30 +370,24 @@ async fn soak(minutes: u64, chargers: u64, speed: f64) {
     println!("load at start: {}", loadavg());
 
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (http, mqtt, edge_tcp, edge_ops) = (free_port(), free_port(), free_port(), free_port());
-    let cloud_env: Vec<(String, String)> = [
-        (
-            "VOLTLINE_CLOUD__DATA_DIR",
-            dir.path().join("cloud").display().to_string(),
-        ),
-        ("VOLTLINE_CLOUD__HTTP__LISTEN", format!("127.0.0.1:{http}")),
-        ("VOLTLINE_CLOUD__MQTT__MODE", "embedded".into()),
-        ("VOLTLINE_CLOUD__MQTT__LISTEN", format!("127.0.0.1:{mqtt}")),
+    let (edge_tcp, edge_ops) = (free_port(), free_port());
+    // The bench's one admin token stands for a thousand drivers' own tokens, so the
+    // per-token rate limit (which would answer most of its session starts 429) is lifted.
+    let mut cloud = CloudProcess::start_with_env(&[
         (
             "RUST_LOG",
-            "warn,rumqttd=error,rumqttd::router::routing=off".into(),
+            "warn,rumqttd=error,rumqttd::router::routing=off",
         ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let admin = create_token(&cloud_env, "admin", None);
-    let edge_token = create_token(&cloud_env, "edge", Some(SITE));
-    let mut cloud = spawn("voltline-cloud", &["serve"], &cloud_env);
-    let api = RemoteCloud::new(format!("http://127.0.0.1:{http}"), admin).expect("a client");
-    if let Err(e) = api.wait_ready(Duration::from_secs(60)).await {
-        panic!("{e}\n{}", cloud.log());
-    }
+        ("VOLTLINE_CLOUD__HTTP__RATE_LIMIT_PER_S", "1000000"),
+        ("VOLTLINE_CLOUD__HTTP__RATE_LIMIT_BURST", "1000000"),
+    ])
+    .await
+    .unwrap_or_else(|e| panic!("starting the cloud: {e}"));
+    let edge_token = cloud
+        .create_token("edge", Some(SITE))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let api = cloud.api().expect("a client");
+    let (http, mqtt) = (cloud.http_addr(), cloud.mqtt_addr());
 
     let seeding = Instant::now();
     let mut spec = SiteSpec::new(SITE, chargers as usize);
@@ -448,11 +427,8 @@ async fn soak(minutes: u64, chargers: u64, speed: f64) {
             "VOLTLINE_EDGE__OPS__LISTEN",
             format!("127.0.0.1:{edge_ops}"),
         ),
-        ("VOLTLINE_EDGE__CLOUD__MQTT", format!("127.0.0.1:{mqtt}")),
-        (
-            "VOLTLINE_EDGE__CLOUD__HTTP",
-            format!("http://127.0.0.1:{http}"),
-        ),
+        ("VOLTLINE_EDGE__CLOUD__MQTT", mqtt.to_string()),
+        ("VOLTLINE_EDGE__CLOUD__HTTP", format!("http://{http}")),
         ("VOLTLINE_EDGE__CLOUD__CREDENTIAL", edge_token),
         ("RUST_LOG", "warn".into()),
     ]
@@ -521,7 +497,7 @@ async fn soak(minutes: u64, chargers: u64, speed: f64) {
     }
 
     let pids = [
-        cloud.id().expect("the cloud's pid"),
+        cloud.pid().expect("the cloud's pid"),
         edge.id().expect("the edge's pid"),
         std::process::id(),
     ];
@@ -558,10 +534,11 @@ async fn soak(minutes: u64, chargers: u64, speed: f64) {
                 break;
             }
             tokio::time::sleep((due - now).min(Duration::from_secs(1))).await;
-            for (name, child) in [("cloud", &mut cloud), ("edge", &mut edge)] {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("the {name} exited ({status}) mid-soak:\n{}", child.log());
-                }
+            if let Some(log) = cloud.exited() {
+                panic!("the cloud {log}");
+            }
+            if let Ok(Some(status)) = edge.try_wait() {
+                panic!("the edge exited ({status}) mid-soak:\n{}", edge.log());
             }
         }
         let started = tally.started.load(Ordering::Relaxed);
@@ -620,9 +597,9 @@ async fn soak(minutes: u64, chargers: u64, speed: f64) {
             .iter()
             .map(|r| format!("{:.0}", r.rss_mib[i]))
             .collect();
-        let verdict = if rows.len() >= 6 {
-            let base = rows[4].rss_mib[i];
-            let tail = &rows[rows.len().saturating_sub(5).max(5)..];
+        let verdict = if let Some(warm) = warm_up_minute(rows.len()) {
+            let base = rows[warm - 1].rss_mib[i];
+            let tail = &rows[rows.len().saturating_sub(5).max(warm)..];
             let worst = tail
                 .iter()
                 .map(|r| (r.rss_mib[i] - base) / base * 100.0)
@@ -630,12 +607,12 @@ async fn soak(minutes: u64, chargers: u64, speed: f64) {
             let ok = worst.abs() <= 10.0;
             flat &= ok;
             format!(
-                "{} (largest difference from minute 5's {base:.1} MiB over the last {} minutes: {worst:+.1} %)",
+                "{} (largest difference from minute {warm}'s {base:.1} MiB over the last {} minutes: {worst:+.1} %)",
                 if ok { "flat" } else { "NOT flat" },
                 tail.len()
             )
         } else {
-            "too short to judge (needs at least 6 minutes)".to_owned()
+            "too short to judge (needs at least 3 minutes)".to_owned()
         };
         println!("  {name:<9} [{}] {verdict}", series.join(", "));
     }
@@ -675,8 +652,8 @@ async fn soak(minutes: u64, chargers: u64, speed: f64) {
     );
     println!(
         "  memory flat: {}",
-        if rows.len() < 6 {
-            "not judged (run at least 6 minutes)".to_owned()
+        if warm_up_minute(rows.len()).is_none() {
+            "not judged (run at least 3 minutes)".to_owned()
         } else if flat {
             "yes".to_owned()
         } else {

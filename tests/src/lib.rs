@@ -12,19 +12,27 @@
 //! - [`process`]: [`free_port`] and [`spawn_binary`] (workspace binaries as children killed
 //!   on drop).
 //! - [`fixtures`]: tariffs, serials and charger transaction records.
+//! - [`provider_sim`]: [`provider_sim::ProviderSim`], simulated WeChat Pay Score and Alipay
+//!   APIs on loopback that check signatures, with fault knobs (slow, fail, hang, lost answer,
+//!   decline, duplicate callbacks).
 //!
 //! It must never bind beyond 127.0.0.1, never wait without a bound, never leave a child
 //! process or a database schema behind, and never reach into the cloud's SQL: what a test
 //! needs to read goes through the cloud's HTTP API or its public library methods.
 
+pub mod billing_check;
 pub mod cloud;
+pub mod cloud_process;
+pub mod edge_process;
 pub mod fixtures;
 pub mod link;
 mod pg;
 pub mod process;
+pub mod provider_sim;
 pub mod queries;
 pub mod remote;
 pub mod seed;
+pub mod sim_process;
 
 pub use cloud::{CloudOptions, TestCloud};
 pub use link::{LinkCutter, LinkMode, LinkStats};

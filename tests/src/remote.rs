@@ -1,7 +1,8 @@
-//! Seeding a cloud that runs as its own process (or anywhere else): [`RemoteCloud`] is a
-//! small client of the cloud's HTTP API for a base URL and an admin token, with the same
-//! seeding steps as [`crate::seed`] has for an in-process [`crate::TestCloud`] — operators,
-//! sites, chargers with their MQTT passwords, drivers topped up, cards, a tariff assigned.
+//! Seeding a cloud over its HTTP API, wherever it runs: [`RemoteCloud`] is a small client
+//! of the cloud's HTTP API for a base URL and an admin token, and the one implementation of
+//! the seeding steps — operators, sites, chargers with their MQTT passwords, drivers topped
+//! up, cards, a tariff assigned. An in-process [`crate::TestCloud`] seeds through it too
+//! ([`crate::TestCloud::remote`]) and adds the tokens it can issue itself.
 //!
 //! What it cannot do is issue tokens: only `voltline-cloud token create` (against the cloud's
 //! data directory or database) does that, so the caller brings the admin token and, for an
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use voltline_cloud::domain::OrderKind;
 use voltline_protocol::domain::{AccountId, OperatorId, PileCode, SiteId};
 use voltline_protocol::message::common::PhysicalCardNo;
 use voltline_protocol::tariff::{Tariff, TariffVersion};
@@ -182,8 +184,9 @@ impl RemoteCloud {
         Ok(crate::parse_id(id, "account id"))
     }
 
-    /// Credits `amount` to `account` (provider `test`, a fresh reference).
-    pub async fn top_up(&self, account: &AccountId, amount: Money) -> Result<(), HarnessError> {
+    /// Credits `amount` to `account` (provider `test`, a fresh reference); returns the
+    /// available balance after it.
+    pub async fn top_up(&self, account: &AccountId, amount: Money) -> Result<Money, HarnessError> {
         let reference = format!(
             "remote-seed-{}-{}",
             std::process::id(),
@@ -191,9 +194,10 @@ impl RemoteCloud {
         );
         let body = json!({"amount": amount, "provider": "test", "reference": reference});
         let path = format!("/v1/accounts/{account}/top-ups");
-        self.expect(Method::POST, &path, Some(&body), &[200])
+        let answer = self
+            .expect(Method::POST, &path, Some(&body), &[200])
             .await?;
-        Ok(())
+        Ok(crate::parse_id(&text(&answer, "available")?, "amount"))
     }
 
     /// Registers `card` for `account` with `offline_limit` (`None`: the cloud's default).
@@ -213,24 +217,26 @@ impl RemoteCloud {
         Ok(())
     }
 
-    /// Stores `tariff` as `tariff_id` of `operator` and assigns it to `site` as its charge
-    /// tariff from 2000-01-01 on.
-    pub async fn assign_charge_tariff(
+    /// Stores `tariff` as `tariff_id` of `operator` and assigns it to `site` as its `kind`
+    /// tariff from 2000-01-01 on; returns the site's new configuration version.
+    pub async fn assign_tariff(
         &self,
         operator: &OperatorId,
         site: &SiteId,
         tariff_id: &str,
         tariff: &Tariff,
-    ) -> Result<(), HarnessError> {
+        kind: OrderKind,
+    ) -> Result<u64, HarnessError> {
         let from = "2000-01-01T00:00:00Z";
         let body = json!({"tariff_id": tariff_id, "operator": operator.to_string(), "tariff": tariff, "effective_from": from});
         self.expect(Method::POST, "/v1/tariffs", Some(&body), &[201])
             .await?;
-        let body = json!({"tariff_id": tariff_id, "version": tariff.version(), "kind": "charge", "effective_from": from});
+        let body = json!({"tariff_id": tariff_id, "version": tariff.version(), "kind": kind, "effective_from": from});
         let path = format!("/v1/sites/{site}/tariffs");
-        self.expect(Method::POST, &path, Some(&body), &[200])
+        let answer = self
+            .expect(Method::POST, &path, Some(&body), &[200])
             .await?;
-        Ok(())
+        Ok(answer["config_version"].as_u64().unwrap_or_default())
     }
 
     /// Seeds everything `spec` describes, as [`crate::TestCloud::seed_site`] does (without
@@ -268,7 +274,7 @@ impl RemoteCloud {
         let tariff = match &spec.tariff {
             Some(t) => {
                 let tariff_id = format!("tariff-{}", spec.site);
-                self.assign_charge_tariff(&operator, &site, &tariff_id, t)
+                self.assign_tariff(&operator, &site, &tariff_id, t, OrderKind::Charge)
                     .await?;
                 Some((tariff_id, t.version()))
             }

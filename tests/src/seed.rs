@@ -1,6 +1,8 @@
-//! Seeding a [`TestCloud`] through its real HTTP API (so wallets open and config versions move
-//! as in production): operators, sites, chargers with their MQTT passwords, driver accounts
-//! topped up, cards, a tariff assigned to the site, and the tokens each party uses.
+//! What to seed ([`SiteSpec`], [`DriverSpec`]) and what was seeded ([`SeededSite`]), and
+//! seeding a [`TestCloud`] through its real HTTP API (so wallets open and config versions
+//! move as in production) — the steps are [`RemoteCloud`]'s, shared with a cloud that runs
+//! as a process of its own — plus the tokens each party uses, which only an in-process
+//! cloud can issue.
 //!
 //! One secret per edge: [`SeededSite::edge_token`] is an edge bearer token for the site; the
 //! cloud's broker accepts it as the MQTT password (client id = username = site id) and the
@@ -8,9 +10,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use jiff::Timestamp;
-use reqwest::Method;
-use serde_json::json;
 use voltline_cloud::domain::{Actor, OrderKind};
 use voltline_protocol::domain::{AccountId, OperatorId, PileCode, SiteId};
 use voltline_protocol::message::common::PhysicalCardNo;
@@ -18,6 +17,7 @@ use voltline_protocol::tariff::{Tariff, TariffVersion};
 use voltline_protocol::Money;
 
 use crate::cloud::TestCloud;
+use crate::remote::RemoteCloud;
 use crate::HarnessError;
 
 /// Pile and card numbers handed out in this process (unique across every cloud it runs).
@@ -120,24 +120,15 @@ pub struct SeededSite {
 }
 
 impl TestCloud {
+    /// A [`RemoteCloud`] on this instance's HTTP (directly, not through the edge's link) with
+    /// its admin token: the seeding steps live there.
+    pub fn remote(&self) -> Result<RemoteCloud, HarnessError> {
+        RemoteCloud::new(format!("http://{}", self.http_addr()), self.admin_token())
+    }
+
     /// Creates operator `id` unless it exists.
     pub async fn ensure_operator(&self, id: &str) -> Result<OperatorId, HarnessError> {
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/v1/operators",
-                Some(self.admin_token()),
-                Some(&json!({"id": id, "name": id})),
-            )
-            .await?;
-        if status != 201 && status != 409 {
-            return Err(HarnessError::Api {
-                call: "POST /v1/operators".into(),
-                status,
-                body: body.to_string(),
-            });
-        }
-        Ok(crate::parse_id(id, "operator id"))
+        self.remote()?.ensure_operator(id).await
     }
 
     /// Registers a charger; returns its MQTT password.
@@ -147,18 +138,7 @@ impl TestCloud {
         pile: PileCode,
         connectors: u8,
     ) -> Result<String, HarnessError> {
-        let body =
-            json!({"pile": pile.to_string(), "site": site.to_string(), "connectors": connectors});
-        let answer = self
-            .expect(
-                Method::POST,
-                "/v1/chargers",
-                self.admin_token(),
-                Some(&body),
-                201,
-            )
-            .await?;
-        Ok(text(&answer, "credential"))
+        self.remote()?.create_charger(site, pile, connectors).await
     }
 
     /// Creates a driver account scoped to `operator`.
@@ -167,28 +147,13 @@ impl TestCloud {
         operator: &OperatorId,
         id: &str,
     ) -> Result<AccountId, HarnessError> {
-        let body = json!({"id": id, "operator": operator.to_string(), "name": id});
-        self.expect(
-            Method::POST,
-            "/v1/accounts",
-            self.admin_token(),
-            Some(&body),
-            201,
-        )
-        .await?;
-        Ok(crate::parse_id(id, "account id"))
+        self.remote()?.create_account(operator, id).await
     }
 
     /// Credits `amount` to `account` (provider `test`, a fresh reference); returns the
     /// available balance after it.
     pub async fn top_up(&self, account: &AccountId, amount: Money) -> Result<Money, HarnessError> {
-        let reference = format!("seed-{}", NEXT_NUMBER.fetch_add(1, Ordering::Relaxed));
-        let body = json!({"amount": amount, "provider": "test", "reference": reference});
-        let path = format!("/v1/accounts/{account}/top-ups");
-        let answer = self
-            .expect(Method::POST, &path, self.admin_token(), Some(&body), 200)
-            .await?;
-        Ok(crate::parse_id(&text(&answer, "available"), "amount"))
+        self.remote()?.top_up(account, amount).await
     }
 
     /// Registers `card` for `account` with `offline_limit` (`None`: the cloud's default).
@@ -198,14 +163,9 @@ impl TestCloud {
         card: PhysicalCardNo,
         offline_limit: Option<Money>,
     ) -> Result<(), HarnessError> {
-        let mut body = json!({"card": card.to_string()});
-        if let Some(l) = offline_limit {
-            body["offline_limit"] = json!(l);
-        }
-        let path = format!("/v1/accounts/{account}/cards");
-        self.expect(Method::POST, &path, self.admin_token(), Some(&body), 201)
-            .await?;
-        Ok(())
+        self.remote()?
+            .register_card(account, card, offline_limit)
+            .await
     }
 
     /// Stores `tariff` as `tariff_id` of `operator` and assigns it to `site` as its `kind`
@@ -218,88 +178,35 @@ impl TestCloud {
         tariff: &Tariff,
         kind: OrderKind,
     ) -> Result<u64, HarnessError> {
-        let from = Timestamp::from_second(946_684_800).expect("2000-01-01");
-        let body = json!({"tariff_id": tariff_id, "operator": operator.to_string(), "tariff": tariff, "effective_from": from});
-        self.expect(
-            Method::POST,
-            "/v1/tariffs",
-            self.admin_token(),
-            Some(&body),
-            201,
-        )
-        .await?;
-        let body = json!({"tariff_id": tariff_id, "version": tariff.version(), "kind": kind, "effective_from": from});
-        let path = format!("/v1/sites/{site}/tariffs");
-        let answer = self
-            .expect(Method::POST, &path, self.admin_token(), Some(&body), 200)
-            .await?;
-        Ok(answer["config_version"].as_u64().unwrap_or_default())
+        self.remote()?
+            .assign_tariff(operator, site, tariff_id, tariff, kind)
+            .await
     }
 
-    /// Seeds everything `spec` describes.
+    /// Seeds everything `spec` describes (through [`RemoteCloud::seed_site`]) and issues the
+    /// edge's, the operator's and each driver's token.
     pub async fn seed_site(&self, spec: &SiteSpec) -> Result<SeededSite, HarnessError> {
-        let operator = self.ensure_operator(&spec.operator).await?;
-        let body = json!({"id": spec.site, "operator": spec.operator, "name": spec.site, "time_zone": spec.time_zone});
-        let created = self
-            .expect(
-                Method::POST,
-                "/v1/sites",
-                self.admin_token(),
-                Some(&body),
-                201,
-            )
-            .await?;
-        let site: SiteId = crate::parse_id(&spec.site, "site id");
-        let mut chargers = Vec::with_capacity(spec.chargers.len());
-        for &(pile, connectors) in &spec.chargers {
-            let password = self.create_charger(&site, pile, connectors).await?;
-            chargers.push(SeededCharger {
-                pile,
-                connectors,
-                password,
-            });
-        }
-        let mut drivers = Vec::with_capacity(spec.drivers.len());
-        for d in &spec.drivers {
-            let account = self.create_account(&operator, &d.account).await?;
-            if !d.top_up.is_zero() {
-                self.top_up(&account, d.top_up).await?;
-            }
-            for &(card, limit) in &d.cards {
-                self.register_card(&account, card, limit).await?;
-            }
+        let seeded = self.remote()?.seed_site(spec).await?;
+        let mut drivers = Vec::with_capacity(seeded.drivers.len());
+        for d in seeded.drivers {
             drivers.push(SeededDriver {
-                token: self.issue_token(Actor::Driver(account.clone())).await?,
-                account,
-                cards: d.cards.iter().map(|(c, _)| *c).collect(),
+                token: self.issue_token(Actor::Driver(d.account.clone())).await?,
+                account: d.account,
+                cards: d.cards,
             });
         }
-        let tariff = match &spec.tariff {
-            Some(t) => {
-                let tariff_id = format!("tariff-{}", spec.site);
-                self.assign_tariff(&operator, &site, &tariff_id, t, OrderKind::Charge)
-                    .await?;
-                Some((tariff_id, t.version()))
-            }
-            None => None,
-        };
         Ok(SeededSite {
-            edge_token: self.issue_token(Actor::Edge(site.clone())).await?,
-            edge_credential: text(&created, "edge_credential"),
-            operator_token: self.issue_token(Actor::Operator(operator.clone())).await?,
-            operator,
-            site,
+            edge_token: self.issue_token(Actor::Edge(seeded.site.clone())).await?,
+            edge_credential: seeded.edge_credential,
+            operator_token: self
+                .issue_token(Actor::Operator(seeded.operator.clone()))
+                .await?,
+            operator: seeded.operator,
+            site: seeded.site,
             time_zone: spec.time_zone.clone(),
-            chargers,
+            chargers: seeded.chargers,
             drivers,
-            tariff,
+            tariff: seeded.tariff,
         })
     }
-}
-
-fn text(v: &serde_json::Value, field: &str) -> String {
-    v[field]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("the cloud's answer has no '{field}': {v}"))
 }
