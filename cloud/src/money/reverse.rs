@@ -124,16 +124,7 @@ impl ReverseSettler {
         *self.cursor.lock().unwrap_or_else(|p| p.into_inner()) = next;
         let futures = picked.into_iter().map(|row| async move {
             let id = (row.0.clone(), row.1.clone());
-            let outcome = match self.settle_row(row).await {
-                Ok(a) if a.replay => SettleOutcome::Replayed {
-                    sequence: a.sequence,
-                },
-                Ok(a) => match a.settlement {
-                    Some(s) => SettleOutcome::Settled(Box::new(s)),
-                    None => SettleOutcome::Failed("settled without a settlement row".into()),
-                },
-                Err(e) => SettleOutcome::Failed(e.to_string()),
-            };
+            let outcome = SettleOutcome::of(self.settle_row(row).await);
             (id, outcome)
         });
         let outcomes = futures::future::join_all(futures).await;

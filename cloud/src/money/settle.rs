@@ -68,6 +68,22 @@ pub struct SettleReport {
     pub outcomes: Vec<((String, String), SettleOutcome)>,
 }
 
+impl SettleOutcome {
+    /// What settling one record came to: the writer's answer, or the error that stopped it.
+    pub(crate) fn of(result: Result<Applied, MoneyError>) -> SettleOutcome {
+        match result {
+            Ok(a) if a.replay => SettleOutcome::Replayed {
+                sequence: a.sequence,
+            },
+            Ok(a) => match a.settlement {
+                Some(s) => SettleOutcome::Settled(Box::new(s)),
+                None => SettleOutcome::Failed("settled without a settlement row".into()),
+            },
+            Err(e) => SettleOutcome::Failed(e.to_string()),
+        }
+    }
+}
+
 impl SettleReport {
     /// How many settled now.
     pub fn settled(&self) -> usize {
@@ -182,16 +198,7 @@ impl Settler {
             .collect();
         let futures = rows.into_iter().map(|row| async move {
             let id = (row.0.clone(), row.1.clone());
-            let outcome = match self.settle_row(row).await {
-                Ok(a) if a.replay => SettleOutcome::Replayed {
-                    sequence: a.sequence,
-                },
-                Ok(a) => match a.settlement {
-                    Some(s) => SettleOutcome::Settled(Box::new(s)),
-                    None => SettleOutcome::Failed("settled without a settlement row".into()),
-                },
-                Err(e) => SettleOutcome::Failed(e.to_string()),
-            };
+            let outcome = SettleOutcome::of(self.settle_row(row).await);
             (id, outcome)
         });
         let outcomes = futures::future::join_all(futures).await;
