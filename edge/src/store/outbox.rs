@@ -8,6 +8,10 @@
 //! of its first unacknowledged sequence, the rest of its bytes unchanged), so what is
 //! stored and counted is always exactly the unacknowledged records: at most one small block
 //! (≤ 4 KiB) is rewritten per acknowledgement.
+//!
+//! The ledger counts stored bytes (keys and values as sled holds them, compressed). While a
+//! block is being built it is counted at its plain size, which is never below what it
+//! becomes; the count is set to the stored size when the block is sealed.
 
 use std::collections::HashMap;
 
@@ -157,7 +161,7 @@ impl Store {
             let alarm = NewRecord::new(Timestamp::now(), RecordBody::Alarm(alarm));
             blocks.put(&mut ledger, &mut batch, &PreparedRecord::new(&alarm)?);
         }
-        blocks.close(&mut batch);
+        blocks.close(&mut ledger, &mut batch);
         if ledger == writer.ledger {
             return Ok(out);
         }
@@ -280,16 +284,17 @@ impl Store {
                     removed += last - first + 1;
                     continue;
                 }
-                // The mark falls inside: keep the unacknowledged rest, bytes unchanged.
+                // The mark falls inside: keep the unacknowledged rest, its bytes unchanged.
                 let mut rest = BlockBuilder::new(ledger.acked + 1);
-                for (seq, at, len) in block::entries(first, &v)? {
+                for (seq, bytes) in block::records(first, &v)?.iter() {
                     if seq > ledger.acked {
-                        rest.push(&v[at..at + len]);
+                        rest.push(bytes);
                     }
                 }
-                let rest = rest.finish();
-                ledger.bytes += block_bytes(rest.len());
-                batch.insert(&seq_key(ledger.acked + 1), rest);
+                for (first, value) in rest.finish() {
+                    ledger.bytes += block_bytes(value.len());
+                    batch.insert(&seq_key(first), value);
+                }
                 removed += ledger.acked - first + 1;
                 // Keys are ordered: nothing at or below the mark follows this block.
                 break;
@@ -333,7 +338,8 @@ impl Store {
 
     /// Like [`Store::unacked_after`], but the stored JSON of each record as it goes up, and
     /// with thinned records as empty values (tombstones), so the uplink knows which
-    /// sequences of the range were thinned. Each value is a view into its block (no copy).
+    /// sequences of the range were thinned. Each value is a view into its block's bytes (no
+    /// copy per record).
     pub fn unacked_raw_after(
         &self,
         after: u64,
@@ -364,11 +370,11 @@ impl Store {
         'blocks: for item in self.inner.outbox.range(seq_key(start)..SEQ_END) {
             let (k, v) = item?;
             let first = seq_of(&k)?;
-            for (seq, at, len) in block::entries(first, &v)? {
+            for (seq, bytes) in block::records(first, &v)?.shared() {
                 if seq < from {
                     continue;
                 }
-                out.push((seq, v.subslice(at, len)));
+                out.push((seq, bytes));
                 if out.len() == max {
                     break 'blocks;
                 }
@@ -402,8 +408,9 @@ impl Store {
 }
 
 /// The blocks of one write: records go into the open block until it is full, then a new
-/// one opens at the next sequence. Every byte of a block (key, header, frames, records) is
-/// counted in the ledger as it is added, so the bound is checked against exact figures.
+/// one opens at the next sequence. Every byte of an open block (key, header, frames,
+/// records) is counted in the ledger as it is added, at its plain size, so the bound is
+/// never checked against less than what will be stored; sealing sets the exact figure.
 #[derive(Default)]
 struct Blocks {
     open: Option<BlockBuilder>,
@@ -415,7 +422,7 @@ impl Blocks {
         let seq = ledger.head + 1;
         let len = r.len_with(seq);
         if self.open.as_ref().is_some_and(|b| !b.fits(len)) {
-            self.close(batch);
+            self.close(ledger, batch);
         }
         let block = self.open.get_or_insert_with(|| {
             ledger.bytes += block_bytes(HEADER_BYTES);
@@ -427,12 +434,13 @@ impl Blocks {
         seq
     }
 
-    /// Writes the open block, if any, into `batch`.
-    fn close(&mut self, batch: &mut sled::Batch) {
+    /// Seals the open block, if any, into `batch`, counting it at its stored size.
+    fn close(&mut self, ledger: &mut Ledger, batch: &mut sled::Batch) {
         if let Some(b) = self.open.take() {
-            if !b.is_empty() {
-                let key = seq_key(b.first);
-                batch.insert(&key, b.finish());
+            ledger.bytes -= block_bytes(b.plain_len());
+            for (first, value) in b.finish() {
+                ledger.bytes += block_bytes(value.len());
+                batch.insert(&seq_key(first), value);
             }
         }
     }

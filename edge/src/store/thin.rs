@@ -7,8 +7,8 @@
 //! through the unacknowledged outbox in windows of [`THIN_WINDOW`] records (bounded memory);
 //! each window keeps its own first and last reading per session, which only keeps a few more.
 //!
-//! A thinned record leaves a tombstone (an empty record in its block, 4 counted bytes of
-//! framing instead of ~300): the cloud acknowledges the highest *contiguous* sequence, so the
+//! A thinned record leaves a tombstone (an empty record in its block: 4 bytes of framing
+//! instead of ~300 before compression): the cloud acknowledges the highest *contiguous* sequence, so the
 //! uplink must be able to say which sequences were thinned rather than leave silent gaps.
 //! Thinning rewrites each touched block whole (same key, same sequences, the other records'
 //! bytes unchanged), together with the ledger, in one atomic batch.
@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use voltline_protocol::sync::{Record, RecordBody};
 
 use super::block::{self, BlockBuilder};
-use super::codec::{encode_meta, seq_key, seq_of, META_KEY};
+use super::codec::{block_bytes, encode_meta, seq_key, seq_of, META_KEY};
 use super::error::{corrupt, StoreError};
 use super::{level_of, Level, Store};
 use crate::connector::meter::same_segment;
@@ -110,7 +110,7 @@ impl Store {
         let mut writer = self.writer();
         let mut ledger = writer.ledger;
         let mut batch = sled::Batch::default();
-        let (mut n, mut freed) = (0u64, 0u64);
+        let mut n = 0u64;
         let mut i = 0;
         while i < seqs.len() {
             let seq = seqs[i];
@@ -138,25 +138,28 @@ impl Store {
             let mine = &seqs[start..i];
             let mut rewritten = BlockBuilder::new(first);
             let mut hit = 0u64;
-            for (s, at, len) in block::entries(first, &v)? {
-                if len > 0 && s > ledger.acked && mine.binary_search(&s).is_ok() {
+            for (s, bytes) in block::records(first, &v)?.iter() {
+                if !bytes.is_empty() && s > ledger.acked && mine.binary_search(&s).is_ok() {
                     // A tombstone, not a removal: the sequence stays known as thinned, so the
                     // uplink can tell the cloud (whose acknowledgement stops at a gap) what
                     // is missing.
                     rewritten.push(&[]);
                     hit += 1;
-                    freed += len as u64;
                 } else {
-                    rewritten.push(&v[at..at + len]);
+                    rewritten.push(bytes);
                 }
             }
             if hit == 0 {
                 continue;
             }
-            let value = rewritten.finish();
-            debug_assert!(value.len() < v.len());
-            ledger.bytes = ledger.bytes.saturating_sub((v.len() - value.len()) as u64);
-            batch.insert(k, value);
+            // Usually one block under the same key; more only if the rest compressed worse.
+            let old = block_bytes(v.len());
+            let mut new = 0u64;
+            for (first, value) in rewritten.finish() {
+                new += block_bytes(value.len());
+                batch.insert(&seq_key(first), value);
+            }
+            ledger.bytes = ledger.bytes.saturating_sub(old) + new;
             n += hit;
         }
         if n == 0 {
@@ -164,6 +167,7 @@ impl Store {
         }
         batch.insert(META_KEY, &encode_meta(&ledger));
         self.inner.outbox.apply_batch(batch)?;
+        let freed = writer.ledger.bytes.saturating_sub(ledger.bytes);
         writer.ledger = ledger;
         let level = level_of(&self.inner.config, ledger.bytes);
         if level < writer.alarmed {
