@@ -18,7 +18,8 @@
 //! Run: `cargo bench -p voltline-edge --bench ingest_relay` (`-- --quick` or
 //! `VOLTLINE_BENCH_QUICK=1`: 20 × 500 in one round; `VOLTLINE_INGEST_CLIENTS`,
 //! `VOLTLINE_INGEST_FRAMES`, `VOLTLINE_INGEST_ROUNDS` (3): the summary is the median of the
-//! rounds for either side). Each line also shows the CPU the phase took (a phase far below
+//! rounds for either side; `VOLTLINE_INGEST_PORT_ONLY=0` skips the port-only line, e.g. to
+//! profile the durable path with less else in the samples). Each line also shows the CPU the phase took (a phase far below
 //! 2 cores is waiting, not working) and, for the durable phase, the bytes written to disk.
 //! The load generator is a minimal MQTT client (pre-encoded PUBLISH packets) so that the
 //! figures measure the edge rather than a client library.
@@ -450,12 +451,15 @@ fn main() {
     // one pair of figures swings with whatever else runs. Rounds interleave the relay and the
     // ingest, and the summary takes the median of each side.
     let rounds = env_usize("VOLTLINE_INGEST_ROUNDS", if quick { 1 } else { 3 }).max(1);
+    let port_only = env_usize("VOLTLINE_INGEST_PORT_ONLY", 1) != 0;
     rt.block_on(async {
         let (mut relays, mut ingests) = (Vec::new(), Vec::new());
         for round in 1..=rounds {
             println!("round {round} of {rounds}");
             let relay_rate = relay(c, k).await;
-            let _port_only = ingest(c, k, relay_rate, false).await;
+            if port_only {
+                ingest(c, k, relay_rate, false).await;
+            }
             ingests.push(ingest(c, k, relay_rate, true).await);
             relays.push(relay_rate);
         }
