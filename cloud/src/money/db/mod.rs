@@ -2,10 +2,15 @@
 //! `store/tx.rs`): every function runs inside the caller's transaction. Money binds as
 //! [`DbMoney`] (NUMERIC on PostgreSQL, exact decimal TEXT on SQLite), instants as [`DbTime`].
 //! Lists are read with one `IN (...)` query and written with multi-row statements of at most
-//! [`INSERT_CHUNK_ROWS`](super::limits::INSERT_CHUNK_ROWS) rows.
+//! [`INSERT_CHUNK_ROWS`](super::limits::INSERT_CHUNK_ROWS) rows (the `*_values` functions).
+//! The writer's hot statements have a form of their own per backend: `UNNEST` arrays on
+//! PostgreSQL (`postgres_bulk.rs`), one JSON list parameter through `json_each` with rows
+//! returned as one JSON array on SQLite (`sqlite_bulk.rs`); `sqlite` and `postgres` below
+//! export the functions under one set of names.
 
 mod postgres_bulk;
 mod rows;
+mod sqlite_bulk;
 
 pub use rows::*;
 
@@ -14,9 +19,9 @@ macro_rules! money_sql {
         use sqlx::types::Json;
         use sqlx::QueryBuilder;
 
-        use crate::ledger::{Account, AccountPolicy, LedgerAccountId, PendingTransfer, Posting, TransferSet};
+        use crate::ledger::{Account, AccountPolicy, LedgerAccountId, PendingTransfer, TransferSet};
         use crate::money::db::{
-            account_from_row, field_text, owner_of, pending_from_row, pending_state, side_text,
+            account_from_row, owner_of, pending_from_row, pending_state, side_text,
             AccountRow, PendingRowDb,
         };
         use crate::money::limits::INSERT_CHUNK_ROWS;
@@ -27,7 +32,7 @@ macro_rules! money_sql {
         const ACCOUNT_COLUMNS: &str = "SELECT id, normal_side, lower_limit, debits_pending, debits_posted, credits_pending, credits_posted, version FROM ledger_accounts";
 
         /// The accounts among `ids` that exist, with their versions.
-        pub async fn load_accounts(
+        pub async fn load_accounts_values(
             conn: &mut $conn,
             ids: &[String],
         ) -> Result<Vec<(Account, i64)>, MoneyError> {
@@ -55,7 +60,7 @@ macro_rules! money_sql {
         }
 
         /// The holds among `ids` that exist.
-        pub async fn load_pendings(
+        pub async fn load_pendings_values(
             conn: &mut $conn,
             ids: &[String],
         ) -> Result<Vec<PendingTransfer>, MoneyError> {
@@ -78,7 +83,7 @@ macro_rules! money_sql {
         }
 
         /// The stored sets among `keys`: (key, sequence, set).
-        pub async fn load_sets(
+        pub async fn load_sets_values(
             conn: &mut $conn,
             keys: &[String],
         ) -> Result<Vec<(String, i64, TransferSet)>, MoneyError> {
@@ -124,7 +129,7 @@ macro_rules! money_sql {
 
         /// Writes each account over the version it was read at. `Ok(false)`: some row had
         /// moved on (a conflict; the caller rolls back and replays).
-        pub async fn write_accounts(
+        pub async fn write_accounts_values(
             conn: &mut $conn,
             rows: &[(&Account, i64)],
             lease_token: Option<&str>,
@@ -157,7 +162,7 @@ macro_rules! money_sql {
         }
 
         /// Inserts new holds and updates closed ones (`stored` says which).
-        pub async fn write_pendings(
+        pub async fn write_pendings_values(
             conn: &mut $conn,
             rows: &[(&PendingTransfer, bool)],
             now: DbTime,
@@ -202,56 +207,6 @@ macro_rules! money_sql {
                     // catch that too): replay the batch on fresh rows.
                     return Err(MoneyError::Contended { attempts: 0 });
                 }
-            }
-            Ok(())
-        }
-
-        /// Inserts applied sets with multi-row `VALUES`; returns (key, sequence) (SQLite;
-        /// PostgreSQL uses its `UNNEST` form below).
-        pub async fn insert_sets_rows(
-            conn: &mut $conn,
-            sets: &[&TransferSet],
-            now: DbTime,
-        ) -> Result<Vec<(String, i64)>, MoneyError> {
-            let mut out = Vec::with_capacity(sets.len());
-            for chunk in sets.chunks(INSERT_CHUNK_ROWS) {
-                let mut qb = QueryBuilder::<$db>::new(
-                    "INSERT INTO ledger_sets (idem_key, reason, order_id, content, created_at) ",
-                );
-                qb.push_values(chunk.iter(), |mut b, s| {
-                    b.push_bind(s.key.to_string())
-                        .push_bind(format!("{:?}", s.memo.reason).to_lowercase())
-                        .push_bind(s.memo.order.as_ref().map(|o| o.to_string()))
-                        .push_bind(Json((*s).clone()))
-                        .push_bind(now);
-                });
-                qb.push(" RETURNING idem_key, sequence");
-                let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *conn).await?;
-                out.extend(rows);
-            }
-            Ok(out)
-        }
-
-        /// Appends postings to the journal with multi-row `VALUES` (SQLite; PostgreSQL uses
-        /// its `UNNEST` form below).
-        pub async fn insert_postings_rows(
-            conn: &mut $conn,
-            postings: &[Posting],
-            now: DbTime,
-        ) -> Result<(), MoneyError> {
-            for chunk in postings.chunks(INSERT_CHUNK_ROWS) {
-                let mut qb = QueryBuilder::<$db>::new(
-                    "INSERT INTO ledger_postings (transfer_id, set_key, account, field, delta, created_at) ",
-                );
-                qb.push_values(chunk.iter(), |mut b, p| {
-                    b.push_bind(p.transfer.to_string())
-                        .push_bind(p.transfer.key.to_string())
-                        .push_bind(p.account.to_string())
-                        .push_bind(field_text(p.field))
-                        .push_bind(DbMoney(p.delta))
-                        .push_bind(now);
-                });
-                qb.build().execute(&mut *conn).await?;
             }
             Ok(())
         }
@@ -503,12 +458,19 @@ macro_rules! money_sql {
 /// The statements on SQLite.
 pub mod sqlite {
     money_sql!(sqlx::SqliteConnection, sqlx::Sqlite, sqlite);
-    pub use self::insert_postings_rows as insert_postings;
-    pub use self::insert_sets_rows as insert_sets;
+    pub use super::sqlite_bulk::{
+        insert_postings, insert_sets, load_accounts, load_pendings, load_sets, write_accounts,
+        write_pendings,
+    };
 }
 
 /// The statements on PostgreSQL.
 pub mod postgres {
     money_sql!(sqlx::PgConnection, sqlx::Postgres, postgres);
+    pub use self::load_accounts_values as load_accounts;
+    pub use self::load_pendings_values as load_pendings;
+    pub use self::load_sets_values as load_sets;
+    pub use self::write_accounts_values as write_accounts;
+    pub use self::write_pendings_values as write_pendings;
     pub use super::postgres_bulk::{insert_postings, insert_sets};
 }
