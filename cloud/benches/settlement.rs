@@ -24,7 +24,8 @@
 //!
 //! Run: `cargo bench -p voltline-cloud --bench settlement`
 //! (with `VOLTLINE_TEST_PG=postgres://postgres@127.0.0.1:5432/test` for PostgreSQL;
-//! `VOLTLINE_BENCH_SETTLEMENTS` sets the group-commit count, default 20000).
+//! `VOLTLINE_BENCH_SETTLEMENTS` sets the group-commit count, default 20000;
+//! `VOLTLINE_BENCH_ONLY=sqlite/spread` runs only the runs whose label starts so, for profiling).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -339,6 +340,7 @@ fn main() {
         let baseline_sessions = (sessions / 10).max(200);
         let dir = tempfile::tempdir().expect("temp dir");
         let pg = std::env::var("VOLTLINE_TEST_PG").ok();
+        let only = std::env::var("VOLTLINE_BENCH_ONLY").ok();
         if pg.is_none() {
             println!("PostgreSQL skipped: set VOLTLINE_TEST_PG=postgres://... to bench it too");
         }
@@ -349,6 +351,10 @@ fn main() {
             for (shape, accounts) in [("spread", ACCOUNTS), ("hot", 1)] {
                 for (mode, baseline, count) in [("group-commit", false, sessions), ("baseline", true, baseline_sessions)] {
                     n += 1;
+                    let label = format!("{backend}/{shape}/{mode}");
+                    if !only.as_deref().is_none_or(|o| label.starts_with(o)) {
+                        continue;
+                    }
                     let (store, schema) = match (backend, &pg) {
                         ("sqlite", _) => (fresh_sqlite(&dir, n).await, None),
                         (_, Some(url)) => {
@@ -357,7 +363,6 @@ fn main() {
                         }
                         _ => continue,
                     };
-                    let label = format!("{backend}/{shape}/{mode}");
                     let out = run(&store, n, &label, accounts, count, baseline).await;
                     println!("{backend:<10} {shape:<7} {mode:<13} {count:>9} {:>14.0} {:>8}", out.per_second, out.retries);
                     if shape == "hot" {
