@@ -205,7 +205,8 @@ pub struct StatementLine {
     /// top_up, refund, settlement, ...
     pub reason: String,
     pub order: Option<OrderId>,
-    /// The ledger transfer, `key#leg`.
+    /// The ledger transfer, `key#leg`: the set's first leg that moved the posted balance
+    /// (a line is one set's net change).
     pub transfer: String,
 }
 
@@ -387,21 +388,22 @@ impl InMemoryFunds {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StatementLine>, FundsError> {
-        use crate::ledger::{BalanceField, LedgerAccountId};
+        use crate::ledger::{journal_lines, LedgerAccountId};
         let ledger = self.lock();
         let wallet = LedgerAccountId::DriverWallet(account.clone());
         if ledger.account(&wallet).is_none() {
             return Err(FundsError::UnknownAccount(account.clone()));
         }
+        // One line per set that moved the posted balance, as the SQL ledger's journal.
         let mut balance = Money::ZERO;
         let mut out = Vec::new();
         let mut line = 0u64;
-        for p in ledger.journal().iter().filter(|p| p.account == wallet) {
-            let amount = match p.field {
-                BalanceField::CreditsPosted => p.delta,
-                BalanceField::DebitsPosted => -p.delta,
-                BalanceField::CreditsPending | BalanceField::DebitsPending => continue,
-            };
+        let lines = journal_lines(ledger.journal());
+        for l in lines
+            .iter()
+            .filter(|l| l.account == wallet && l.touches_posted())
+        {
+            let amount = l.posted_change();
             balance += amount;
             line += 1;
             if line <= after {
@@ -410,7 +412,8 @@ impl InMemoryFunds {
             if out.len() >= limit {
                 break;
             }
-            let memo = ledger.lookup(&p.transfer.key).map(|a| a.set.memo);
+            let set = ledger.lookup(&l.key).map(|a| a.set);
+            let memo = set.as_ref().map(|s| s.memo.clone());
             out.push(StatementLine {
                 line,
                 at: None,
@@ -421,7 +424,9 @@ impl InMemoryFunds {
                     .map(|m| format!("{:?}", m.reason).to_lowercase())
                     .unwrap_or_default(),
                 order: memo.and_then(|m| m.order),
-                transfer: p.transfer.to_string(),
+                transfer: set
+                    .and_then(|s| s.first_posting_leg(&wallet))
+                    .map_or_else(|| l.key.to_string(), |t| t.to_string()),
             });
         }
         Ok(out)

@@ -9,6 +9,8 @@
 //!   [`TransferSet`] and its bounded [`IdempotencyKey`];
 //! - [`rules`]: [`evaluate`] — a transfer set against a view of the ledger → the postings and
 //!   new balances, or the typed reason it must not happen — and [`check_replay`];
+//! - [`journal`]: a set's postings folded into one [`JournalLine`] per account, the form the
+//!   SQL ledger stores its journal in;
 //! - [`memory`]: [`Ledger`], the in-memory state machine built on those rules: the reference
 //!   model the SQL-backed ledger is checked against, with [`Ledger::check_invariants`];
 //! - [`session`]: holds at session start, their release, top-ups and refunds;
@@ -45,6 +47,7 @@
 
 pub mod account;
 pub mod error;
+pub mod journal;
 pub mod memory;
 pub mod reverse;
 pub mod rules;
@@ -56,6 +59,7 @@ pub use account::{
     Account, AccountKind, AccountPolicy, Balance, BalanceField, LedgerAccountId, ProviderId, Side,
 };
 pub use error::LedgerError;
+pub use journal::{journal_lines, JournalLine};
 pub use memory::{Applied, Ledger};
 pub use reverse::{
     plan_reverse, reverse_key, ExportLine, ImportLine, ReverseFigures, ReverseInput, ReversePlan,

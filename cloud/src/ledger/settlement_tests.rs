@@ -389,3 +389,33 @@ fn a_duplicate_record_replanned_on_new_balances_never_settles_twice() {
     assert_eq!((found.sequence, &found.set), (first.sequence, &first.set));
     assert_eq!(l.account(&wallet()).unwrap().posted(), cents(6_000));
 }
+
+#[test]
+fn a_settlement_is_journalled_as_one_line_per_account_and_the_lines_sum_to_the_balances() {
+    let (mut l, hold) = ledger(10_000, 0, 5_000);
+    let c = cost(3_000, 1_000);
+    let plan = plan_settlement(&input(&c, Some(hold), 5_000, 0)).unwrap();
+    let key = plan.set.key.clone();
+    l.apply(plan.set).unwrap();
+    let lines = crate::ledger::journal_lines(l.journal());
+    let of_settlement: Vec<_> = lines.iter().filter(|line| line.key == key).collect();
+    let postings = l.journal().iter().filter(|p| p.transfer.key == key).count();
+    // Wallet, session clearing, operator payable, platform revenue.
+    assert_eq!(of_settlement.len(), 4);
+    assert!(postings >= 2 * of_settlement.len(), "{postings} postings");
+    let wallet_line = of_settlement
+        .iter()
+        .find(|line| line.account == wallet())
+        .unwrap();
+    assert_eq!(wallet_line.posted_change(), cents(-4_000));
+    for account in l.accounts() {
+        for field in crate::ledger::BalanceField::ALL {
+            let sum: Money = lines
+                .iter()
+                .filter(|line| line.account == account.id)
+                .filter_map(|line| line.delta(field))
+                .sum();
+            assert_eq!(sum, account.balance.get(field), "{} {field:?}", account.id);
+        }
+    }
+}

@@ -238,6 +238,18 @@ impl TransferSet {
         TransferId::new(self.key.clone(), index as u8)
     }
 
+    /// The first leg that moves `account`'s posted sums (a single transfer, or the post of a
+    /// hold): the transfer a statement line of the set names.
+    pub fn first_posting_leg(&self, account: &LedgerAccountId) -> Option<TransferId> {
+        self.legs
+            .iter()
+            .position(|leg| {
+                (leg.debit == *account || leg.credit == *account)
+                    && matches!(leg.kind, TransferKind::Single | TransferKind::Post { .. })
+            })
+            .map(|i| self.transfer_id(i))
+    }
+
     /// Checks what can be checked without the ledger: the number of legs, each amount (more
     /// than zero, whole fen, bounded) and that no leg moves money from an account to itself.
     pub fn validate(&self) -> Result<(), LedgerError> {

@@ -1,13 +1,13 @@
 //! [`audit`]: reads the whole ledger back and checks its invariants from the database alone —
 //! for tests, benches and an operator's consistency check. It recomputes every account's four
-//! sums from the postings journal, and replays every applied set, in sequence order, through
+//! sums from the journal (its lines expanded to one posting per touched sum), and replays every applied set, in sequence order, through
 //! the in-memory reference [`Ledger`]: the SQL ledger must agree with it to the fen.
 
 use std::collections::BTreeMap;
 
 use voltline_protocol::Money;
 
-use super::db::{field_from_text, parse};
+use super::db::parse;
 use super::funds::on_backend_pub as on_backend;
 use super::MoneyError;
 use crate::ledger::{
@@ -21,7 +21,7 @@ pub struct Audit {
     pub accounts: BTreeMap<LedgerAccountId, (Account, i64)>,
     pub sets: Vec<(i64, TransferSet)>,
     pub pendings: Vec<PendingTransfer>,
-    /// (account, field, delta, set key).
+    /// (account, field, delta, set key): the journal's lines, one entry per touched sum.
     pub postings: Vec<(LedgerAccountId, BalanceField, Money, String)>,
 }
 
@@ -30,15 +30,15 @@ pub async fn audit(store: &Store) -> Result<Audit, MoneyError> {
     let accounts = on_backend!(store, |conn, ops| ops::all_accounts(conn).await?);
     let sets = on_backend!(store, |conn, ops| ops::all_sets(conn).await?);
     let pendings = on_backend!(store, |conn, ops| ops::all_pendings(conn).await?);
-    let raw = on_backend!(store, |conn, ops| ops::all_postings(conn).await?);
-    let mut postings = Vec::with_capacity(raw.len());
-    for (account, field, delta, key) in raw {
-        postings.push((
-            parse(&account, "ledger account id")?,
-            field_from_text(&field)?,
-            delta.0,
-            key,
-        ));
+    let raw = on_backend!(store, |conn, ops| ops::all_journal(conn).await?);
+    let mut postings = Vec::with_capacity(raw.len() * 2);
+    for (account, key, dp, dq, cp, cq) in raw {
+        let account: LedgerAccountId = parse(&account, "ledger account id")?;
+        for (field, delta) in BalanceField::ALL.into_iter().zip([dp, dq, cp, cq]) {
+            if let Some(delta) = delta {
+                postings.push((account.clone(), field, delta.0, key.clone()));
+            }
+        }
     }
     Ok(Audit {
         accounts: accounts

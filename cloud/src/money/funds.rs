@@ -17,8 +17,8 @@ use crate::funds::{
     Started, StatementLine,
 };
 use crate::ledger::{
-    session, Account, AccountPolicy, BalanceField, ExternalRef, Hold, IdempotencyKey,
-    LedgerAccountId, LedgerError, LedgerView, ProviderId, TransferId, TransferSet,
+    session, Account, AccountPolicy, ExternalRef, Hold, IdempotencyKey, LedgerAccountId,
+    LedgerError, LedgerView, ProviderId, TransferId, TransferSet,
 };
 use crate::store::types::DbTime;
 use crate::store::{Backend, Store};
@@ -317,8 +317,8 @@ impl SqlFunds {
         let scan = after.saturating_add(limit as u64).min(MAX_STATEMENT_SCAN);
         let scan = i64::try_from(scan).unwrap_or(i64::MAX);
         let id = wallet.to_string();
-        let rows = on_backend!(store, |conn, ops| ops::postings_of(conn, &id, scan).await?);
-        let keys: Vec<String> = rows.iter().map(|r| r.3.clone()).collect();
+        let rows = on_backend!(store, |conn, ops| ops::journal_of(conn, &id, scan).await?);
+        let keys: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
         let sets: std::collections::BTreeMap<String, TransferSet> =
             on_backend!(store, |conn, ops| ops::load_sets(conn, &keys).await?)
                 .into_iter()
@@ -326,18 +326,17 @@ impl SqlFunds {
                 .collect();
         let mut balance = Money::ZERO;
         let mut out = Vec::new();
-        for (n, (_, field, delta, key, at, transfer)) in rows.into_iter().enumerate() {
-            let amount = match super::db::field_from_text(&field)? {
-                BalanceField::CreditsPosted => delta.0,
-                BalanceField::DebitsPosted => -delta.0,
-                _ => continue,
-            };
+        for (n, (_, key, at, debited, credited)) in rows.into_iter().enumerate() {
+            // One line per set: its net change to the posted balance.
+            let amount =
+                credited.map_or(Money::ZERO, |m| m.0) - debited.map_or(Money::ZERO, |m| m.0);
             balance += amount;
             let line = n as u64 + 1;
             if line <= after || out.len() >= limit {
                 continue;
             }
-            let memo = sets.get(&key).map(|s| &s.memo);
+            let set = sets.get(&key);
+            let memo = set.map(|s| &s.memo);
             out.push(StatementLine {
                 line,
                 at: Some(at.0),
@@ -347,7 +346,9 @@ impl SqlFunds {
                     .map(|m| format!("{:?}", m.reason).to_lowercase())
                     .unwrap_or_default(),
                 order: memo.and_then(|m| m.order.clone()),
-                transfer,
+                transfer: set
+                    .and_then(|s| s.first_posting_leg(&wallet))
+                    .map_or_else(|| key.clone(), |t| t.to_string()),
             });
         }
         Ok(out)

@@ -7,7 +7,7 @@
 //! [`LedgerError::IdempotencyConflict`] for other content), reads the touched rows, evaluates
 //! each set in queue order against the overlay (a refused set is answered with its error
 //! and leaves the overlay as it was), writes every changed account once with its version
-//! condition, inserts sets, holds, postings and settlement rows, commits, and only then
+//! condition, inserts sets, holds, journal lines and settlement rows, commits, and only then
 //! answers. A version conflict or key race replays the whole batch on fresh rows, at most
 //! [`MAX_ATTEMPTS`](super::limits::MAX_ATTEMPTS) times.
 //!
@@ -16,7 +16,7 @@
 //! order id, idempotency key and serial unused — also within the batch) and answers refused
 //! ones without applying their hold; the others' holds are planned against the overlay like
 //! any job (so concurrent starts of one account never hold more than its balance), and their
-//! orders and start commands are inserted in the same transaction as the postings. A start
+//! orders and start commands are inserted in the same transaction as the journal. A start
 //! is answered only after that commit: the hold placed and the command durably queued, or
 //! neither. A unique key inserted meanwhile by another instance is a key race (the batch is
 //! replayed, and the check then refuses that start alone).
@@ -35,13 +35,13 @@ use super::lease::LeaseManager;
 use super::view::{Overlay, PendingRow, Row};
 use super::{limits, MoneyError};
 use crate::ledger::{
-    check_replay, evaluate, IdempotencyKey, LedgerAccountId, LedgerError, Posting, TransferId,
-    TransferKind, TransferSet,
+    check_replay, evaluate, journal_lines, IdempotencyKey, JournalLine, LedgerAccountId,
+    LedgerError, TransferId, TransferKind, TransferSet,
 };
 use crate::store::types::DbTime;
 use crate::store::{Backend, CommandRecord, NewCommand, NewOrder, Order, Store};
 
-/// What a settlement writes besides its postings (same database transaction).
+/// What a settlement writes besides its transfer set and journal lines (same database transaction).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettlementRow {
     pub pile: String,
@@ -314,7 +314,7 @@ impl Task {
         macro_rules! body {
             ($pool:expr, $ops:ident, $dialect:expr) => {{
                 let _turn = self.store.write_turn().await;
-                let mut tx = $pool.begin_with($dialect.begin_write()).await?;
+                let mut tx = $pool.begin_with($dialect.begin_batch()).await?;
                 let conn = &mut *tx;
                 let keys: Vec<String> = jobs.iter().map(|j| j.key.to_string()).collect();
                 let stored: BTreeMap<String, (i64, TransferSet)> = $ops::load_sets(conn, &keys)
@@ -381,7 +381,7 @@ impl Task {
                     Vec::with_capacity(jobs.len());
                 let mut in_batch: BTreeMap<String, usize> = BTreeMap::new();
                 let mut accepted: Vec<(usize, TransferSet, Option<SettlementRow>)> = Vec::new();
-                let mut postings: Vec<Posting> = Vec::new();
+                let mut journal: Vec<JournalLine> = Vec::new();
                 for (i, job) in jobs.iter().enumerate() {
                     if let Some(e) = refused.remove(&i) {
                         answers.push(Some(Err(e)));
@@ -489,7 +489,7 @@ impl Task {
                                 starts.push((i, rows));
                             }
                             ov.absorb(&ev);
-                            postings.extend(ev.postings);
+                            journal.extend(journal_lines(&ev.postings));
                             in_batch.insert(key, accepted.len());
                             accepted.push((i, p.set, p.settlement));
                             answers.push(None);
@@ -544,7 +544,7 @@ impl Task {
                     }
                     $ops::write_pendings(conn, &holds, now).await?;
                     let sequences = $ops::insert_sets(conn, &sets, now).await?;
-                    $ops::insert_postings(conn, &postings, now).await?;
+                    $ops::insert_journal(conn, &journal, now).await?;
                     $ops::insert_settlements(conn, &rows, now).await?;
                     let inserted = $ops::insert_starts(conn, &starts, now).await?;
                     Ok(Some((sequences.into_iter().collect(), inserted)))

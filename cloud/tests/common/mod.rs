@@ -58,8 +58,31 @@ impl Ctx {
         }
     }
 
+    /// A SQLite store whose schema stops at migration `version` (upgrade tests seed it, then
+    /// call `Store::migrate`).
+    pub async fn sqlite_at(version: i64) -> Ctx {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join(voltline_cloud::store::SQLITE_FILE));
+        let store = Store::connect_sqlite(options).await.expect("open sqlite");
+        store.migrate_to(version).await.expect("migrate sqlite");
+        Ctx {
+            target: Target::Sqlite { dir },
+            store,
+        }
+    }
+
+    /// A PostgreSQL store in a schema of its own stopping at migration `version`.
+    pub async fn postgres_at(test: &str, version: i64) -> Option<Ctx> {
+        Ctx::postgres_with(test, Some(version)).await
+    }
+
     /// `None` when PostgreSQL is not configured (and we are not in CI).
     pub async fn postgres(test: &str) -> Option<Ctx> {
+        Ctx::postgres_with(test, None).await
+    }
+
+    async fn postgres_with(test: &str, version: Option<i64>) -> Option<Ctx> {
         let Ok(url) = std::env::var("VOLTLINE_TEST_PG") else {
             if std::env::var_os("VOLTLINE_CI").is_some() {
                 panic!("{test}: VOLTLINE_CI is set but VOLTLINE_TEST_PG is not: CI must run the PostgreSQL half; export VOLTLINE_TEST_PG=postgres://...");
@@ -93,13 +116,13 @@ impl Ctx {
             .expect("create test schema");
         conn.close().await.ok();
         let target = Target::Postgres { url, schema };
-        let store = open_target(&target).await;
+        let store = open_target(&target, version).await;
         Some(Ctx { target, store })
     }
 
     /// A second, independent connection pool to the same database (as after a restart).
     pub async fn reopen(&self) -> Store {
-        open_target(&self.target).await
+        open_target(&self.target, None).await
     }
 
     pub fn backend(&self) -> &'static str {
@@ -110,7 +133,8 @@ impl Ctx {
     }
 }
 
-async fn open_target(target: &Target) -> Store {
+/// Opens `target` and migrates it: fully, or up to `version`.
+async fn open_target(target: &Target, version: Option<i64>) -> Store {
     match target {
         Target::Sqlite { dir } => Store::open_in_dir(dir.path()).await.expect("reopen sqlite"),
         Target::Postgres { url, schema } => {
@@ -120,7 +144,10 @@ async fn open_target(target: &Target) -> Store {
             let store = Store::connect_postgres(options)
                 .await
                 .expect("connect postgres");
-            store.migrate().await.expect("migrate postgres");
+            match version {
+                None => store.migrate().await.expect("migrate postgres"),
+                Some(v) => store.migrate_to(v).await.expect("migrate postgres"),
+            }
             store
         }
     }

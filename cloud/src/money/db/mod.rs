@@ -1,12 +1,13 @@
 //! The ledger's statements, written once and expanded per backend by `money_sql!` (like
 //! `store/tx.rs`): every function runs inside the caller's transaction. Money binds as
 //! [`DbMoney`] (NUMERIC on PostgreSQL, exact decimal TEXT on SQLite), instants as [`DbTime`].
-//! Lists are read with one `IN (...)` query and written with multi-row statements of at most
-//! [`INSERT_CHUNK_ROWS`](super::limits::INSERT_CHUNK_ROWS) rows (the `*_values` functions).
-//! The writer's hot statements have a form of their own per backend: `UNNEST` arrays on
-//! PostgreSQL (`postgres_bulk.rs`), one JSON list parameter through `json_each` with rows
-//! returned as one JSON array on SQLite (`sqlite_bulk.rs`); `sqlite` and `postgres` below
-//! export the functions under one set of names.
+//! Lists outside the writer's hot path are read with one `IN (...)` query per chunk of at most
+//! [`INSERT_CHUNK_ROWS`](super::limits::INSERT_CHUNK_ROWS). The writer's batch statements
+//! have a form of their own per backend: arrays (`= ANY`, `UNNEST`) on PostgreSQL
+//! (`postgres_bulk.rs`), one JSON list parameter through `json_each` with rows returned as
+//! one JSON array on SQLite (`sqlite_bulk.rs`); `sqlite` and `postgres` below export the
+//! functions under one set of names. The journal is stored as lines, one per (set, account)
+//! (`ledger::journal`).
 
 mod postgres_bulk;
 mod rows;
@@ -21,7 +22,7 @@ macro_rules! money_sql {
 
         use crate::ledger::{Account, AccountPolicy, LedgerAccountId, PendingTransfer, TransferSet};
         use crate::money::db::{
-            account_from_row, owner_of, pending_from_row, pending_state, side_text,
+            account_from_row, owner_of, pending_from_row, side_text,
             AccountRow, PendingRowDb,
         };
         use crate::money::limits::INSERT_CHUNK_ROWS;
@@ -31,77 +32,10 @@ macro_rules! money_sql {
 
         const ACCOUNT_COLUMNS: &str = "SELECT id, normal_side, lower_limit, debits_pending, debits_posted, credits_pending, credits_posted, version FROM ledger_accounts";
 
-        /// The accounts among `ids` that exist, with their versions.
-        pub async fn load_accounts_values(
-            conn: &mut $conn,
-            ids: &[String],
-        ) -> Result<Vec<(Account, i64)>, MoneyError> {
-            let mut out = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(INSERT_CHUNK_ROWS) {
-                let mut qb = QueryBuilder::<$db>::new(ACCOUNT_COLUMNS);
-                qb.push(" WHERE id IN (");
-                let mut sep = qb.separated(", ");
-                for id in chunk {
-                    sep.push_bind(id.clone());
-                }
-                qb.push(")");
-                let rows: Vec<AccountRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
-                for r in rows {
-                    out.push(account_from_row(r)?);
-                }
-            }
-            Ok(out)
-        }
-
         /// Every account (tests and benches check the whole ledger with it).
         pub async fn all_accounts(conn: &mut $conn) -> Result<Vec<(Account, i64)>, MoneyError> {
             let rows: Vec<AccountRow> = sqlx::query_as(ACCOUNT_COLUMNS).fetch_all(&mut *conn).await?;
             rows.into_iter().map(account_from_row).collect()
-        }
-
-        /// The holds among `ids` that exist.
-        pub async fn load_pendings_values(
-            conn: &mut $conn,
-            ids: &[String],
-        ) -> Result<Vec<PendingTransfer>, MoneyError> {
-            let mut out = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(INSERT_CHUNK_ROWS) {
-                let mut qb = QueryBuilder::<$db>::new(
-                    "SELECT id, debit, credit, amount, expires_at, state, posted_amount FROM ledger_pendings WHERE id IN (",
-                );
-                let mut sep = qb.separated(", ");
-                for id in chunk {
-                    sep.push_bind(id.clone());
-                }
-                qb.push(")");
-                let rows: Vec<PendingRowDb> = qb.build_query_as().fetch_all(&mut *conn).await?;
-                for r in rows {
-                    out.push(pending_from_row(r)?);
-                }
-            }
-            Ok(out)
-        }
-
-        /// The stored sets among `keys`: (key, sequence, set).
-        pub async fn load_sets_values(
-            conn: &mut $conn,
-            keys: &[String],
-        ) -> Result<Vec<(String, i64, TransferSet)>, MoneyError> {
-            let mut out = Vec::new();
-            for chunk in keys.chunks(INSERT_CHUNK_ROWS) {
-                let mut qb = QueryBuilder::<$db>::new(
-                    "SELECT idem_key, sequence, content FROM ledger_sets WHERE idem_key IN (",
-                );
-                let mut sep = qb.separated(", ");
-                for k in chunk {
-                    sep.push_bind(k.clone());
-                }
-                qb.push(")");
-                let rows: Vec<(String, i64, Json<TransferSet>)> =
-                    qb.build_query_as().fetch_all(&mut *conn).await?;
-                out.extend(rows.into_iter().map(|(k, s, j)| (k, s, j.0)));
-            }
-            Ok(out)
         }
 
         /// Opens an account; `false` if it exists (its policy is returned for comparison).
@@ -127,92 +61,8 @@ macro_rules! money_sql {
             Ok(found.into_iter().next().map(|(a, _)| a.policy))
         }
 
-        /// Writes each account over the version it was read at. `Ok(false)`: some row had
-        /// moved on (a conflict; the caller rolls back and replays).
-        pub async fn write_accounts_values(
-            conn: &mut $conn,
-            rows: &[(&Account, i64)],
-            lease_token: Option<&str>,
-            now: DbTime,
-        ) -> Result<bool, MoneyError> {
-            for chunk in rows.chunks(INSERT_CHUNK_ROWS / 2) {
-                let mut qb = QueryBuilder::<$db>::new(
-                    "WITH v (id, dp, dq, cp, cq, ver) AS (",
-                );
-                qb.push_values(chunk.iter(), |mut b, (a, ver)| {
-                    b.push_bind(a.id.to_string())
-                        .push_bind(DbMoney(a.balance.debits_pending))
-                        .push_bind(DbMoney(a.balance.debits_posted))
-                        .push_bind(DbMoney(a.balance.credits_pending))
-                        .push_bind(DbMoney(a.balance.credits_posted))
-                        .push_bind(*ver);
-                });
-                qb.push(") UPDATE ledger_accounts SET debits_pending = v.dp, debits_posted = v.dq, \
-                          credits_pending = v.cp, credits_posted = v.cq, version = ledger_accounts.version + 1, lease_token = ");
-                qb.push_bind(lease_token.map(str::to_owned));
-                qb.push(", updated_at = ");
-                qb.push_bind(now);
-                qb.push(" FROM v WHERE ledger_accounts.id = v.id AND ledger_accounts.version = v.ver");
-                let done = qb.build().execute(&mut *conn).await?.rows_affected();
-                if done != chunk.len() as u64 {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
-
-        /// Inserts new holds and updates closed ones (`stored` says which).
-        pub async fn write_pendings_values(
-            conn: &mut $conn,
-            rows: &[(&PendingTransfer, bool)],
-            now: DbTime,
-        ) -> Result<(), MoneyError> {
-            let new: Vec<&PendingTransfer> = rows.iter().filter(|(_, s)| !s).map(|(p, _)| *p).collect();
-            for chunk in new.chunks(INSERT_CHUNK_ROWS) {
-                let mut qb = QueryBuilder::<$db>::new(
-                    "INSERT INTO ledger_pendings (id, set_key, debit, credit, amount, expires_at, state, posted_amount, updated_at) ",
-                );
-                qb.push_values(chunk.iter(), |mut b, p| {
-                    let (state, posted) = pending_state(p);
-                    b.push_bind(p.id.to_string())
-                        .push_bind(p.id.key.to_string())
-                        .push_bind(p.debit.to_string())
-                        .push_bind(p.credit.to_string())
-                        .push_bind(DbMoney(p.amount))
-                        .push_bind(p.expires_at.map(DbTime::from))
-                        .push_bind(state)
-                        .push_bind(posted)
-                        .push_bind(now);
-                });
-                qb.build().execute(&mut *conn).await?;
-            }
-            let closed: Vec<&PendingTransfer> =
-                rows.iter().filter(|(_, s)| *s).map(|(p, _)| *p).collect();
-            for chunk in closed.chunks(INSERT_CHUNK_ROWS) {
-                let mut qb = QueryBuilder::<$db>::new("WITH v (id, st, amt) AS (");
-                qb.push_values(chunk.iter(), |mut b, p| {
-                    let (state, posted) = pending_state(p);
-                    b.push_bind(p.id.to_string())
-                        .push_bind(state)
-                        .push_bind(posted);
-                });
-                qb.push(
-                    ") UPDATE ledger_pendings SET state = v.st, posted_amount = v.amt, updated_at = ",
-                );
-                qb.push_bind(now);
-                qb.push(" FROM v WHERE ledger_pendings.id = v.id AND ledger_pendings.state = 'open'");
-                let done = qb.build().execute(&mut *conn).await?.rows_affected();
-                if done != chunk.len() as u64 {
-                    // Closed by another instance since it was read (its account versions
-                    // catch that too): replay the batch on fresh rows.
-                    return Err(MoneyError::Contended { attempts: 0 });
-                }
-            }
-            Ok(())
-        }
-
         /// Records settlements, flips their transactions to settled and writes cost and
-        /// mismatch on their orders — in the caller's transaction, with the postings.
+        /// mismatch on their orders — in the caller's transaction, with the journal.
         pub async fn insert_settlements(
             conn: &mut $conn,
             rows: &[&SettlementRow],
@@ -277,16 +127,17 @@ macro_rules! money_sql {
             Ok(())
         }
 
-        /// Every posting of `account` on `fields`, oldest first, after journal id `after_id`:
-        /// (journal id, field, delta, set key, created_at, transfer id).
-        pub async fn postings_of(
+        /// The journal lines of `account` that moved a posted sum, oldest first, at most
+        /// `limit`: (journal id, set key, created_at, debits posted, credits posted).
+        pub async fn journal_of(
             conn: &mut $conn,
             account: &str,
             limit: i64,
-        ) -> Result<Vec<(i64, String, DbMoney, String, DbTime, String)>, MoneyError> {
+        ) -> Result<Vec<(i64, String, DbTime, Option<DbMoney>, Option<DbMoney>)>, MoneyError> {
             Ok(sqlx::query_as(
-                "SELECT id, field, delta, set_key, created_at, transfer_id FROM ledger_postings \
-                 WHERE account = $1 AND field IN ('debits_posted', 'credits_posted') ORDER BY id LIMIT $2",
+                "SELECT id, set_key, created_at, debits_posted, credits_posted FROM ledger_journal \
+                 WHERE account = $1 AND (debits_posted IS NOT NULL OR credits_posted IS NOT NULL) \
+                 ORDER BY id LIMIT $2",
             )
             .bind(account)
             .bind(limit)
@@ -310,11 +161,18 @@ macro_rules! money_sql {
             rows.into_iter().map(pending_from_row).collect()
         }
 
-        /// Every posting (tests: balances equal the sums of postings).
-        pub async fn all_postings(conn: &mut $conn) -> Result<Vec<(String, String, DbMoney, String)>, MoneyError> {
-            Ok(sqlx::query_as("SELECT account, field, delta, set_key FROM ledger_postings ORDER BY id")
-                .fetch_all(&mut *conn)
-                .await?)
+        /// Every journal line in order (audits: each sum equals the sum of its lines):
+        /// (account, set key, the four deltas in `BalanceField::ALL` order).
+        #[allow(clippy::type_complexity)]
+        pub async fn all_journal(
+            conn: &mut $conn,
+        ) -> Result<Vec<(String, String, Option<DbMoney>, Option<DbMoney>, Option<DbMoney>, Option<DbMoney>)>, MoneyError> {
+            Ok(sqlx::query_as(
+                "SELECT account, set_key, debits_pending, debits_posted, credits_pending, credits_posted \
+                 FROM ledger_journal ORDER BY id",
+            )
+            .fetch_all(&mut *conn)
+            .await?)
         }
 
         /// Text values of `column` in `table` among `values` (one `IN` query per chunk).
@@ -459,7 +317,7 @@ macro_rules! money_sql {
 pub mod sqlite {
     money_sql!(sqlx::SqliteConnection, sqlx::Sqlite, sqlite);
     pub use super::sqlite_bulk::{
-        insert_postings, insert_sets, load_accounts, load_pendings, load_sets, write_accounts,
+        insert_journal, insert_sets, load_accounts, load_pendings, load_sets, write_accounts,
         write_pendings,
     };
 }
@@ -467,10 +325,8 @@ pub mod sqlite {
 /// The statements on PostgreSQL.
 pub mod postgres {
     money_sql!(sqlx::PgConnection, sqlx::Postgres, postgres);
-    pub use self::load_accounts_values as load_accounts;
-    pub use self::load_pendings_values as load_pendings;
-    pub use self::load_sets_values as load_sets;
-    pub use self::write_accounts_values as write_accounts;
-    pub use self::write_pendings_values as write_pendings;
-    pub use super::postgres_bulk::{insert_postings, insert_sets};
+    pub use super::postgres_bulk::{
+        insert_journal, insert_sets, load_accounts, load_pendings, load_sets, write_accounts,
+        write_pendings,
+    };
 }

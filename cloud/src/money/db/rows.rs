@@ -2,11 +2,8 @@
 
 use std::str::FromStr;
 
-use voltline_protocol::Money;
-
 use crate::ledger::{
-    Account, AccountPolicy, Balance, BalanceField, LedgerAccountId, PendingStatus, PendingTransfer,
-    Side, TransferId,
+    Account, AccountPolicy, Balance, LedgerAccountId, PendingStatus, PendingTransfer, Side,
 };
 use crate::money::MoneyError;
 use crate::store::types::DbMoney;
@@ -48,24 +45,6 @@ pub fn side_text(side: Side) -> &'static str {
         Side::Debit => "debit",
         Side::Credit => "credit",
     }
-}
-
-/// The stored text of a balance field.
-pub fn field_text(field: BalanceField) -> &'static str {
-    match field {
-        BalanceField::DebitsPending => "debits_pending",
-        BalanceField::DebitsPosted => "debits_posted",
-        BalanceField::CreditsPending => "credits_pending",
-        BalanceField::CreditsPosted => "credits_posted",
-    }
-}
-
-/// Parses a stored balance field.
-pub fn field_from_text(text: &str) -> Result<BalanceField, MoneyError> {
-    BalanceField::ALL
-        .into_iter()
-        .find(|f| field_text(*f) == text)
-        .ok_or_else(|| MoneyError::Corrupt(format!("balance field '{text}'")))
 }
 
 /// An account from its row, with the version it was read at.
@@ -133,14 +112,4 @@ pub fn is_race(e: &sqlx::Error) -> bool {
         }
         _ => false,
     }
-}
-
-/// Sum of a list of amounts (for balance checks in tests and benches).
-pub fn total(values: impl IntoIterator<Item = Money>) -> Money {
-    values.into_iter().sum()
-}
-
-/// The transfer id text of a hold (`key#leg`).
-pub fn transfer_text(id: &TransferId) -> String {
-    id.to_string()
 }

@@ -1,5 +1,5 @@
 //! SQLite's batch statements for the writer: one statement per table per batch, whatever
-//! the batch size (postings aside).
+//! the batch size (journal lines aside).
 //!
 //! sqlx runs SQLite on a worker thread and hands every statement and every fetched row
 //! across a channel, one wakeup each; multi-row `VALUES` also make SQLite parse a new
@@ -11,8 +11,8 @@
 //! with `jsonb_each` (each entry's fields are then read from its binary form, without
 //! parsing its text again).
 //!
-//! The journal's postings are the exception: they go in as multi-row `VALUES` (see
-//! [`insert_postings`]).
+//! The journal's lines are the exception: they go in as multi-row `VALUES` (see
+//! [`insert_journal`]).
 //!
 //! An `UPDATE ... FROM` list must drive the join: the planner cannot count a table-valued
 //! function's rows, and given an indexed condition on the table (`state = 'open'`) it scans
@@ -23,9 +23,9 @@ use serde::Serialize;
 use sqlx::SqliteConnection;
 
 use super::rows::{
-    account_from_row, field_text, parse, pending_from_row, pending_state, AccountRow, PendingRowDb,
+    account_from_row, parse, pending_from_row, pending_state, AccountRow, PendingRowDb,
 };
-use crate::ledger::{Account, PendingTransfer, Posting, TransferSet};
+use crate::ledger::{Account, JournalLine, PendingTransfer, TransferSet};
 use crate::money::MoneyError;
 use crate::store::types::{DbMoney, DbTime};
 
@@ -300,7 +300,11 @@ pub async fn write_pendings(
     Ok(())
 }
 
-/// Inserts applied sets in one statement; returns (key, sequence).
+/// Inserts applied sets with multi-row `VALUES` (as the journal); returns (key, sequence).
+/// The sequences are the
+/// next ones after the highest stored, given in order here rather than read back: the
+/// writer's transaction began `IMMEDIATE`, so it holds SQLite's write lock and no other
+/// connection or process can insert in between.
 pub async fn insert_sets(
     conn: &mut SqliteConnection,
     sets: &[&TransferSet],
@@ -309,57 +313,62 @@ pub async fn insert_sets(
     if sets.is_empty() {
         return Ok(Vec::new());
     }
-    let mut list = Vec::with_capacity(sets.len());
-    for s in sets {
-        let content = serde_json::to_string(*s)
-            .map_err(|e| MoneyError::Corrupt(format!("transfer set {}: {e}", s.key)))?;
-        list.push((
-            s.key.to_string(),
-            format!("{:?}", s.memo.reason).to_lowercase(),
-            s.memo.order.as_ref().map(|o| o.to_string()),
-            content,
-        ));
+    let (last,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(sequence), 0) FROM ledger_sets")
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut out = Vec::with_capacity(sets.len());
+    for (n, chunk) in sets
+        .chunks(crate::money::limits::INSERT_CHUNK_ROWS)
+        .enumerate()
+    {
+        let first = last + 1 + (n * crate::money::limits::INSERT_CHUNK_ROWS) as i64;
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (i, s) in chunk.iter().enumerate() {
+            let content = serde_json::to_string(*s)
+                .map_err(|e| MoneyError::Corrupt(format!("transfer set {}: {e}", s.key)))?;
+            rows.push((first + i as i64, s, content));
+        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO ledger_sets (sequence, idem_key, reason, order_id, content, created_at) ",
+        );
+        out.extend(
+            rows.iter()
+                .map(|(sequence, s, _)| (s.key.to_string(), *sequence)),
+        );
+        qb.push_values(rows, |mut b, (sequence, s, content)| {
+            b.push_bind(sequence)
+                .push_bind(s.key.to_string())
+                .push_bind(format!("{:?}", s.memo.reason).to_lowercase())
+                .push_bind(s.memo.order.as_ref().map(|o| o.to_string()))
+                .push_bind(content)
+                .push_bind(now);
+        });
+        qb.build().execute(&mut *conn).await?;
     }
-    execute_list(
-        conn,
-        "INSERT INTO ledger_sets (idem_key, reason, order_id, content, created_at) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, $2 FROM jsonb_each($1) \
-         ORDER BY key",
-        &list,
-        now,
-        None,
-    )
-    .await?;
-    let keys: Vec<&str> = list.iter().map(|(key, ..)| key.as_str()).collect();
-    fetch_list(
-        conn,
-        "SELECT json_group_array(json_array(idem_key, sequence)) \
-         FROM ledger_sets WHERE idem_key IN (SELECT value FROM json_each($1))",
-        &keys,
-    )
-    .await
+    Ok(out)
 }
 
-/// Appends postings to the journal in their order, with multi-row `VALUES` of
+/// Appends journal lines in their order, with multi-row `VALUES` of
 /// [`INSERT_CHUNK_ROWS`](crate::money::limits::INSERT_CHUNK_ROWS) rows: the journal is the
-/// longest list of a batch (about 12 per settlement), and a cached multi-row statement
+/// longest list of a batch (four lines per settlement), and a cached multi-row statement
 /// inserts a row in about half the time of a `jsonb_each` entry.
-pub async fn insert_postings(
+pub async fn insert_journal(
     conn: &mut SqliteConnection,
-    postings: &[Posting],
+    lines: &[JournalLine],
     now: DbTime,
 ) -> Result<(), MoneyError> {
-    for chunk in postings.chunks(crate::money::limits::INSERT_CHUNK_ROWS) {
+    for chunk in lines.chunks(crate::money::limits::INSERT_CHUNK_ROWS) {
         let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO ledger_postings (transfer_id, set_key, account, field, delta, created_at) ",
+            "INSERT INTO ledger_journal (set_key, account, debits_pending, debits_posted, \
+             credits_pending, credits_posted, created_at) ",
         );
-        qb.push_values(chunk.iter(), |mut b, p| {
-            b.push_bind(p.transfer.to_string())
-                .push_bind(p.transfer.key.to_string())
-                .push_bind(p.account.to_string())
-                .push_bind(field_text(p.field))
-                .push_bind(DbMoney(p.delta))
-                .push_bind(now);
+        qb.push_values(chunk.iter(), |mut b, line| {
+            b.push_bind(line.key.to_string())
+                .push_bind(line.account.to_string());
+            for delta in line.deltas {
+                b.push_bind(delta.map(DbMoney));
+            }
+            b.push_bind(now);
         });
         qb.build().execute(&mut *conn).await?;
     }
