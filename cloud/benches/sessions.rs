@@ -48,7 +48,9 @@ struct Figures {
     sent: usize,
     ok: usize,
     p50_ms: f64,
+    p90_ms: f64,
     p99_ms: f64,
+    p999_ms: f64,
     max_ms: f64,
 }
 
@@ -65,7 +67,9 @@ fn figures(mut lat: Vec<Duration>, sent: usize) -> Figures {
         sent,
         ok: lat.len(),
         p50_ms: q(0.50),
+        p90_ms: q(0.90),
         p99_ms: q(0.99),
+        p999_ms: q(0.999),
         max_ms: lat.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1e3),
     }
 }
@@ -235,8 +239,8 @@ async fn run(name: &str, store: Store) {
         ("POST /v1/sessions -> 202", &sessions),
     ] {
         println!(
-            "{name:<10} {what:<26} {rps} req/s x {secs} s: {}/{} ok, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            f.ok, f.sent, f.p50_ms, f.p99_ms, f.max_ms
+            "{name:<10} {what:<26} {rps} req/s x {secs} s: {}/{} ok, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            f.ok, f.sent, f.p50_ms, f.p90_ms, f.p99_ms, f.p999_ms, f.max_ms
         );
     }
     running.stop(Duration::from_secs(10)).await;

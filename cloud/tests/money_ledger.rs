@@ -447,3 +447,67 @@ proptest! {
         });
     }
 }
+
+/// SQLite numbers sets from the writer's note of the last sequence it committed. A set
+/// inserted behind its back (a seed, another tool) makes that note stale: the next batch hits
+/// the primary key, is replayed on a fresh maximum, and still applies exactly once.
+#[tokio::test]
+async fn a_set_inserted_behind_the_writer_costs_a_replay_not_a_failure() {
+    use sqlx::Connection;
+    use voltline_cloud::ledger::{Memo, Reason, TransferSet};
+    let ctx = Ctx::sqlite().await;
+    let writer = LedgerWriter::start(ctx.store.clone(), WriterConfig::default(), None);
+    let f = SqlFunds::new(
+        writer.clone(),
+        SqlFundsConfig {
+            default_hold: Money::from_cents(5_000),
+            minimum_hold: Money::from_cents(100),
+        },
+    );
+    let acc = AccountId::new("acc-seq").unwrap();
+    deposit(&f, &acc, 1_000, "seed").await;
+    let common::Target::Sqlite { dir } = &ctx.target else {
+        unreachable!("a SQLite context")
+    };
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join(voltline_cloud::store::SQLITE_FILE));
+    let mut other = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    let empty = TransferSet {
+        key: IdempotencyKey::new("test:behind-the-writer").unwrap(),
+        legs: vec![],
+        memo: Memo::new(Reason::Adjustment),
+    };
+    sqlx::query(
+        "INSERT INTO ledger_sets (idem_key, reason, content, created_at) VALUES ($1, 'adjustment', $2, 0)",
+    )
+    .bind(empty.key.to_string())
+    .bind(serde_json::to_string(&empty).unwrap())
+    .execute(&mut other)
+    .await
+    .unwrap();
+    other.close().await.unwrap();
+    let retries = writer
+        .stats()
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        f.top_up(&pay(&acc, 500, "test", "after")).await.unwrap(),
+        Money::from_cents(1_500)
+    );
+    assert!(
+        writer
+            .stats()
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > retries,
+        "the stale note was hit and the batch replayed"
+    );
+    let a = audit(&ctx.store).await.unwrap();
+    a.check().unwrap();
+    let sequences: Vec<i64> = a.sets.iter().map(|(s, _)| *s).collect();
+    let mut unique = sequences.clone();
+    unique.dedup();
+    assert_eq!(unique, sequences, "every set has its own sequence");
+}

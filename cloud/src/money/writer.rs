@@ -210,6 +210,7 @@ impl LedgerWriter {
             config,
             lease: lease.map(Arc::new),
             stats: stats.clone(),
+            last_sequence: std::sync::atomic::AtomicI64::new(0),
         };
         tokio::spawn(task.run(rx));
         LedgerWriter { tx, store, stats }
@@ -246,6 +247,9 @@ struct Task {
     config: WriterConfig,
     lease: Option<Arc<LeaseManager>>,
     stats: Arc<WriterStats>,
+    /// The highest set sequence this writer committed (0: unknown, read it). SQLite numbers
+    /// sets from it instead of reading the table's maximum in every batch.
+    last_sequence: std::sync::atomic::AtomicI64,
 }
 
 /// A batch attempt's outcome: answers per job, or a reason to replay the batch.
@@ -543,7 +547,11 @@ impl Task {
                         return Ok(None);
                     }
                     $ops::write_pendings(conn, &holds, now).await?;
-                    let sequences = $ops::insert_sets(conn, &sets, now).await?;
+                    let last = match self.last_sequence.load(Ordering::Relaxed) {
+                        0 => None,
+                        n => Some(n),
+                    };
+                    let sequences = $ops::insert_sets(conn, &sets, now, last).await?;
                     $ops::insert_journal(conn, &journal, now).await?;
                     $ops::insert_settlements(conn, &rows, now).await?;
                     let inserted = $ops::insert_starts(conn, &starts, now).await?;
@@ -558,6 +566,15 @@ impl Task {
                         .map_err(MoneyError::from),
                     other => other,
                 };
+                // The highest sequence committed, for the next batch (SQLite); forgotten on
+                // any other outcome.
+                let committed = match &written {
+                    Ok(Some((sequences, _))) => sequences.values().copied().max().unwrap_or(0),
+                    _ => 0,
+                };
+                if committed > 0 || !matches!(written, Ok(Some(_))) {
+                    self.last_sequence.store(committed, Ordering::Relaxed);
+                }
                 if let (Some(lease), Some(token)) = (&self.lease, token.clone()) {
                     lease.release_all(token).await;
                 }

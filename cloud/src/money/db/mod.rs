@@ -1,13 +1,12 @@
 //! The ledger's statements, written once and expanded per backend by `money_sql!` (like
 //! `store/tx.rs`): every function runs inside the caller's transaction. Money binds as
 //! [`DbMoney`] (NUMERIC on PostgreSQL, exact decimal TEXT on SQLite), instants as [`DbTime`].
-//! Lists outside the writer's hot path are read with one `IN (...)` query per chunk of at most
-//! [`INSERT_CHUNK_ROWS`](super::limits::INSERT_CHUNK_ROWS). The writer's batch statements
-//! have a form of their own per backend: arrays (`= ANY`, `UNNEST`) on PostgreSQL
-//! (`postgres_bulk.rs`), one JSON list parameter through `json_each` with rows returned as
-//! one JSON array on SQLite (`sqlite_bulk.rs`); `sqlite` and `postgres` below export the
-//! functions under one set of names. The journal is stored as lines, one per (set, account)
-//! (`ledger::journal`).
+//! A batch's session starts are checked with one `IN (...)` statement. The writer's other
+//! batch statements have a form of their own per backend: arrays (`= ANY`, `UNNEST`) on
+//! PostgreSQL (`postgres_bulk.rs`), one JSON list parameter through `json_each` with rows
+//! returned as one JSON array on SQLite (`sqlite_bulk.rs`); `sqlite` and `postgres` below
+//! export the functions under one set of names. The journal is stored as lines, one per
+//! (set, account) (`ledger::journal`).
 
 mod postgres_bulk;
 mod rows;
@@ -25,7 +24,6 @@ macro_rules! money_sql {
             account_from_row, owner_of, pending_from_row, side_text,
             AccountRow, PendingRowDb,
         };
-        use crate::money::limits::INSERT_CHUNK_ROWS;
         use crate::money::writer::SettlementRow;
         use crate::money::MoneyError;
         use crate::store::types::{DbMoney, DbTime};
@@ -175,27 +173,6 @@ macro_rules! money_sql {
             .await?)
         }
 
-        /// Text values of `column` in `table` among `values` (one `IN` query per chunk).
-        async fn existing(
-            conn: &mut $conn,
-            select: &str,
-            values: &[String],
-        ) -> Result<Vec<(String, Option<String>)>, MoneyError> {
-            let mut out = Vec::new();
-            for chunk in values.chunks(INSERT_CHUNK_ROWS) {
-                let mut qb = QueryBuilder::<$db>::new(select);
-                qb.push(" IN (");
-                let mut sep = qb.separated(", ");
-                for v in chunk {
-                    sep.push_bind(v.clone());
-                }
-                qb.push(")");
-                let rows: Vec<(String, Option<String>)> = qb.build_query_as().fetch_all(&mut *conn).await?;
-                out.extend(rows);
-            }
-            Ok(out)
-        }
-
         /// Which session starts of a batch (by job index) the database would refuse: the
         /// charger gone or at another site or without the connector, an order id, idempotency
         /// key (per account) or transaction serial stored already or repeated within the batch.
@@ -208,45 +185,67 @@ macro_rules! money_sql {
             if starts.is_empty() {
                 return Ok(Vec::new());
             }
+            assert!(starts.len() <= crate::money::limits::MAX_BATCH, "a batch's starts fit one statement");
             let piles: BTreeSet<String> = starts.iter().map(|(_, s)| s.order.pile.to_string()).collect();
-            let piles: Vec<String> = piles.into_iter().collect();
-            let mut chargers: BTreeMap<String, (String, i64)> = BTreeMap::new();
-            for chunk in piles.chunks(INSERT_CHUNK_ROWS) {
-                let mut qb = QueryBuilder::<$db>::new("SELECT pile_code, site_id, connector_count FROM chargers WHERE pile_code IN (");
-                let mut sep = qb.separated(", ");
-                for p in chunk {
-                    sep.push_bind(p.clone());
-                }
-                qb.push(")");
-                let rows: Vec<(String, String, i64)> = qb.build_query_as().fetch_all(&mut *conn).await?;
-                chargers.extend(rows.into_iter().map(|(p, site, n)| (p, (site, n))));
-            }
             let ids: Vec<String> = starts.iter().map(|(_, s)| s.order.id.to_string()).collect();
             let keys: Vec<String> = starts.iter().filter_map(|(_, s)| s.order.idempotency_key.clone()).collect();
             let serials: Vec<String> = starts
                 .iter()
                 .filter_map(|(_, s)| s.order.transaction_serial.map(|t| t.to_string()))
                 .collect();
-            let mut seen_ids: BTreeSet<String> = existing(conn, "SELECT id, NULL FROM orders WHERE id", &ids)
-                .await?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            let mut seen_keys: BTreeSet<(String, String)> = BTreeSet::new();
+            // One statement (one round trip) for the chargers and the three uniqueness
+            // checks: at most four binds per start, far below either backend's limit.
+            let mut qb = QueryBuilder::<$db>::new(
+                "SELECT 'charger', pile_code, site_id, connector_count FROM chargers WHERE pile_code IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for p in &piles {
+                sep.push_bind(p.clone());
+            }
+            qb.push(") UNION ALL SELECT 'id', id, NULL, NULL FROM orders WHERE id IN (");
+            let mut sep = qb.separated(", ");
+            for id in &ids {
+                sep.push_bind(id.clone());
+            }
+            qb.push(")");
             if !keys.is_empty() {
-                for (key, account) in existing(conn, "SELECT idempotency_key, account_id FROM orders WHERE idempotency_key", &keys).await? {
-                    seen_keys.insert((account.unwrap_or_default(), key));
+                qb.push(" UNION ALL SELECT 'key', idempotency_key, account_id, NULL FROM orders WHERE idempotency_key IN (");
+                let mut sep = qb.separated(", ");
+                for k in &keys {
+                    sep.push_bind(k.clone());
+                }
+                qb.push(")");
+            }
+            if !serials.is_empty() {
+                qb.push(" UNION ALL SELECT 'serial', transaction_serial, NULL, NULL FROM orders WHERE transaction_serial IN (");
+                let mut sep = qb.separated(", ");
+                for t in &serials {
+                    sep.push_bind(t.clone());
+                }
+                qb.push(")");
+            }
+            let found: Vec<(String, String, Option<String>, Option<i64>)> =
+                qb.build_query_as().fetch_all(&mut *conn).await?;
+            let mut chargers: BTreeMap<String, (String, i64)> = BTreeMap::new();
+            let mut seen_ids: BTreeSet<String> = BTreeSet::new();
+            let mut seen_keys: BTreeSet<(String, String)> = BTreeSet::new();
+            let mut seen_serials: BTreeSet<String> = BTreeSet::new();
+            for (what, value, text, count) in found {
+                match what.as_str() {
+                    "charger" => {
+                        chargers.insert(value, (text.unwrap_or_default(), count.unwrap_or(0)));
+                    }
+                    "id" => {
+                        seen_ids.insert(value);
+                    }
+                    "key" => {
+                        seen_keys.insert((text.unwrap_or_default(), value));
+                    }
+                    _ => {
+                        seen_serials.insert(value);
+                    }
                 }
             }
-            let mut seen_serials: BTreeSet<String> = if serials.is_empty() {
-                BTreeSet::new()
-            } else {
-                existing(conn, "SELECT transaction_serial, NULL FROM orders WHERE transaction_serial", &serials)
-                    .await?
-                    .into_iter()
-                    .map(|(s, _)| s)
-                    .collect()
-            };
             let mut refused = Vec::new();
             for (i, rows) in starts {
                 let o = &rows.order;

@@ -53,11 +53,13 @@ pub async fn insert_journal(
 }
 
 /// Inserts applied sets in one `INSERT ... SELECT FROM UNNEST(arrays)`; returns (key,
-/// sequence).
+/// sequence). The sequences come from the table's own sequence (`_last`, SQLite's hint, is
+/// not needed: several instances insert at once).
 pub async fn insert_sets(
     conn: &mut sqlx::PgConnection,
     sets: &[&TransferSet],
     now: DbTime,
+    _last: Option<i64>,
 ) -> Result<Vec<(String, i64)>, MoneyError> {
     if sets.is_empty() {
         return Ok(Vec::new());

@@ -301,21 +301,31 @@ pub async fn write_pendings(
 }
 
 /// Inserts applied sets with multi-row `VALUES` (as the journal); returns (key, sequence).
-/// The sequences are the
-/// next ones after the highest stored, given in order here rather than read back: the
-/// writer's transaction began `IMMEDIATE`, so it holds SQLite's write lock and no other
-/// connection or process can insert in between.
+/// The sequences are the next ones after the highest stored, given in order here rather than
+/// read back: the writer's transaction began `IMMEDIATE`, so it holds SQLite's write lock and
+/// no other connection or process can insert in between. `last` is the writer's note of the
+/// highest sequence it committed; without one it is read. A stale note (sets inserted by
+/// something else) makes the insert hit the primary key, a key race: the writer forgets its
+/// note and replays the batch.
 pub async fn insert_sets(
     conn: &mut SqliteConnection,
     sets: &[&TransferSet],
     now: DbTime,
+    last: Option<i64>,
 ) -> Result<Vec<(String, i64)>, MoneyError> {
     if sets.is_empty() {
         return Ok(Vec::new());
     }
-    let (last,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(sequence), 0) FROM ledger_sets")
-        .fetch_one(&mut *conn)
-        .await?;
+    let last = match last {
+        Some(last) => last,
+        None => {
+            let (last,): (i64,) =
+                sqlx::query_as("SELECT COALESCE(MAX(sequence), 0) FROM ledger_sets")
+                    .fetch_one(&mut *conn)
+                    .await?;
+            last
+        }
+    };
     let mut out = Vec::with_capacity(sets.len());
     for (n, chunk) in sets
         .chunks(crate::money::limits::INSERT_CHUNK_ROWS)
