@@ -194,33 +194,26 @@ macro_rules! money_sql {
                 .filter_map(|(_, s)| s.order.transaction_serial.map(|t| t.to_string()))
                 .collect();
             // One statement (one round trip) for the chargers and the three uniqueness
-            // checks: at most four binds per start, far below either backend's limit.
-            let mut qb = QueryBuilder::<$db>::new(
-                "SELECT 'charger', pile_code, site_id, connector_count FROM chargers WHERE pile_code IN (",
-            );
-            let mut sep = qb.separated(", ");
-            for p in &piles {
-                sep.push_bind(p.clone());
-            }
-            qb.push(") UNION ALL SELECT 'id', id, NULL, NULL FROM orders WHERE id IN (");
-            let mut sep = qb.separated(", ");
-            for id in &ids {
-                sep.push_bind(id.clone());
-            }
-            qb.push(")");
-            if !keys.is_empty() {
-                qb.push(" UNION ALL SELECT 'key', idempotency_key, account_id, NULL FROM orders WHERE idempotency_key IN (");
-                let mut sep = qb.separated(", ");
-                for k in &keys {
-                    sep.push_bind(k.clone());
+            // checks: at most four binds per start, far below either backend's limit. The
+            // chargers' branch (never empty: every start names one) comes first and gives
+            // PostgreSQL the columns' types.
+            let piles: Vec<String> = piles.into_iter().collect();
+            let branches: [(&str, &[String]); 4] = [
+                ("SELECT 'charger', pile_code, site_id, connector_count FROM chargers WHERE pile_code", &piles),
+                ("SELECT 'id', id, NULL, NULL FROM orders WHERE id", &ids),
+                ("SELECT 'key', idempotency_key, account_id, NULL FROM orders WHERE idempotency_key", &keys),
+                ("SELECT 'serial', transaction_serial, NULL, NULL FROM orders WHERE transaction_serial", &serials),
+            ];
+            let mut qb = QueryBuilder::<$db>::new("");
+            for (n, (select, values)) in branches.into_iter().filter(|(_, v)| !v.is_empty()).enumerate() {
+                if n > 0 {
+                    qb.push(" UNION ALL ");
                 }
-                qb.push(")");
-            }
-            if !serials.is_empty() {
-                qb.push(" UNION ALL SELECT 'serial', transaction_serial, NULL, NULL FROM orders WHERE transaction_serial IN (");
+                qb.push(select);
+                qb.push(" IN (");
                 let mut sep = qb.separated(", ");
-                for t in &serials {
-                    sep.push_bind(t.clone());
+                for v in values {
+                    sep.push_bind(v.clone());
                 }
                 qb.push(")");
             }
@@ -241,9 +234,10 @@ macro_rules! money_sql {
                     "key" => {
                         seen_keys.insert((text.unwrap_or_default(), value));
                     }
-                    _ => {
+                    "serial" => {
                         seen_serials.insert(value);
                     }
+                    other => unreachable!("check_starts asked for no '{other}' rows"),
                 }
             }
             let mut refused = Vec::new();
