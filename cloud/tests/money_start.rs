@@ -215,3 +215,65 @@ async fn a_refused_start_leaves_no_hold_no_order_and_no_command() {
             .unwrap_or_else(|why| panic!("{b}: {why}"));
     }
 }
+
+/// Two cloud instances (two writers over one database) handed the same starts at once, as
+/// when a client retries a start against another instance: each order starts exactly once,
+/// with one hold and one command, and every other answer is a conflict. On PostgreSQL the
+/// writers race for real (one's batch hits a unique key and is replayed, and its check then
+/// refuses the start); on SQLite the second sees the first's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_starts_on_two_instances_start_each_order_once() {
+    for ctx in backends("starts_two_instances").await {
+        let b = ctx.backend();
+        seed(&ctx.store, "s-1", 1).await;
+        let (one, two) = (funds(&ctx.store), funds(&ctx.store));
+        deposit(&one, 100_000).await;
+        let reqs: Vec<StartRequest> = (0..24)
+            .map(|i| start_req("s-1", i, Some(&format!("k-{i}"))))
+            .collect();
+        let (store, reqs_ref) = (&ctx.store, &reqs);
+        let results = futures::future::join_all((0..reqs.len()).flat_map(|i| {
+            // Alternate which instance goes first, so both win some races.
+            let (x, y) = if i % 2 == 0 {
+                (&one, &two)
+            } else {
+                (&two, &one)
+            };
+            [
+                x.start_session(store, reqs_ref[i].clone()),
+                y.start_session(store, reqs_ref[i].clone()),
+            ]
+        }))
+        .await;
+        for (i, pair) in results.chunks(2).enumerate() {
+            let started: Vec<_> = pair.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(started.len(), 1, "{b}: order {i} starts once: {pair:?}");
+            for r in pair {
+                if let Err(e) = r {
+                    assert!(
+                        matches!(e, StartFailure::Refused { conflict: true, .. }),
+                        "{b}: order {i}: the other answer is a conflict, not {e}"
+                    );
+                }
+            }
+            let stored = ctx.store.get_order(&reqs[i].order.id).await.unwrap();
+            assert_eq!(&stored, &started[0].order, "{b}: order {i} as answered");
+        }
+        assert_eq!(
+            one.available(&acct("d-1")).await.unwrap(),
+            Money::from_cents(100_000 - 24 * 1_000),
+            "{b}: one hold per order"
+        );
+        let queued = ctx
+            .store
+            .pending_commands(None, Timestamp::now(), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(queued.len(), 24, "{b}: one start command per order");
+        audit(&ctx.store)
+            .await
+            .unwrap()
+            .check()
+            .unwrap_or_else(|why| panic!("{b}: {why}"));
+    }
+}

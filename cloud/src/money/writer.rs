@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use voltline_protocol::Money;
 
+use super::db::{BatchReads, BatchWrites, Written};
 use super::lease::LeaseManager;
 use super::view::{Overlay, PendingRow, Row};
 use super::{limits, MoneyError};
@@ -321,18 +322,37 @@ impl Task {
                 let mut tx = $pool.begin_with($dialect.begin_batch()).await?;
                 let conn = &mut *tx;
                 let keys: Vec<String> = jobs.iter().map(|j| j.key.to_string()).collect();
-                let stored: BTreeMap<String, (i64, TransferSet)> = $ops::load_sets(conn, &keys)
-                    .await?
-                    .into_iter()
-                    .map(|(k, s, set)| (k, (s, set)))
-                    .collect();
-                let mut ov = Overlay::default();
                 let ids: BTreeSet<String> = jobs
                     .iter()
                     .flat_map(|j| j.accounts.iter().map(|a| a.to_string()))
                     .collect();
                 let ids: Vec<String> = ids.into_iter().collect();
-                for (a, v) in $ops::load_accounts(conn, &ids).await? {
+                let pids: Vec<String> = jobs
+                    .iter()
+                    .flat_map(|j| j.pendings.iter().map(|p| p.to_string()))
+                    .collect();
+                let start_rows: Vec<(usize, &StartRows)> = jobs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, j)| j.start.as_ref().map(|s| (i, s)))
+                    .collect();
+                let loaded = $ops::load_batch(
+                    conn,
+                    &BatchReads {
+                        keys: &keys,
+                        accounts: &ids,
+                        pendings: &pids,
+                        starts: &start_rows,
+                    },
+                )
+                .await?;
+                let stored: BTreeMap<String, (i64, TransferSet)> = loaded
+                    .sets
+                    .into_iter()
+                    .map(|(k, s, set)| (k, (s, set)))
+                    .collect();
+                let mut ov = Overlay::default();
+                for (a, v) in loaded.accounts {
                     ov.accounts.insert(
                         a.id.clone(),
                         Row {
@@ -349,11 +369,7 @@ impl Task {
                         }
                     }
                 }
-                let pids: Vec<String> = jobs
-                    .iter()
-                    .flat_map(|j| j.pendings.iter().map(|p| p.to_string()))
-                    .collect();
-                for p in $ops::load_pendings(conn, &pids).await? {
+                for p in loaded.pendings {
                     ov.pendings.insert(
                         p.id.clone(),
                         PendingRow {
@@ -370,16 +386,7 @@ impl Task {
                         }
                     }
                 }
-                let start_rows: Vec<(usize, &StartRows)> = jobs
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, j)| j.start.as_ref().map(|s| (i, s)))
-                    .collect();
-                let mut refused: BTreeMap<usize, MoneyError> =
-                    $ops::check_starts(conn, &start_rows)
-                        .await?
-                        .into_iter()
-                        .collect();
+                let mut refused: BTreeMap<usize, MoneyError> = loaded.refused.into_iter().collect();
                 let mut starts: Vec<(usize, StartRows)> = Vec::new();
                 let mut answers: Vec<Option<Result<Applied, MoneyError>>> =
                     Vec::with_capacity(jobs.len());
@@ -533,43 +540,39 @@ impl Task {
                 let rows: Vec<&SettlementRow> =
                     accepted.iter().filter_map(|(_, _, s)| s.as_ref()).collect();
                 let fence = token.as_ref().map(|t| t.token());
-                // Everything from here to the commit runs in one block, so that the lease is
+                let last = match self.last_sequence.load(Ordering::Relaxed) {
+                    0 => None,
+                    n => Some(n),
+                };
+                // From here to the commit nothing returns early, so that the lease is
                 // released on every path (conflict, error or commit).
-                #[allow(clippy::type_complexity)]
-                let written: Result<
-                    Option<(
-                        BTreeMap<String, i64>,
-                        BTreeMap<usize, (Order, CommandRecord)>,
-                    )>,
-                    MoneyError,
-                > = async {
-                    if !$ops::write_accounts(conn, &dirty, fence, now).await? {
-                        return Ok(None);
-                    }
-                    $ops::write_pendings(conn, &holds, now).await?;
-                    let last = match self.last_sequence.load(Ordering::Relaxed) {
-                        0 => None,
-                        n => Some(n),
-                    };
-                    let sequences = $ops::insert_sets(conn, &sets, now, last).await?;
-                    $ops::insert_journal(conn, &journal, now).await?;
-                    $ops::insert_settlements(conn, &rows, now).await?;
-                    let inserted = $ops::insert_starts(conn, &starts, now).await?;
-                    Ok(Some((sequences.into_iter().collect(), inserted)))
-                }
+                let written = $ops::write_batch(
+                    conn,
+                    &BatchWrites {
+                        accounts: &dirty,
+                        lease_token: fence,
+                        holds: &holds,
+                        sets: &sets,
+                        last_sequence: last,
+                        journal: &journal,
+                        settlements: &rows,
+                        starts: &starts,
+                        now,
+                    },
+                )
                 .await;
                 let written = match written {
-                    Ok(Some(sequences)) => tx
+                    Ok(Some(written)) => tx
                         .commit()
                         .await
-                        .map(|()| Some(sequences))
+                        .map(|()| Some(written))
                         .map_err(MoneyError::from),
                     other => other,
                 };
                 // The highest sequence committed, for the next batch (SQLite); forgotten on
                 // any other outcome.
                 let committed = match &written {
-                    Ok(Some((sequences, _))) => sequences.values().copied().max().unwrap_or(0),
+                    Ok(Some(w)) => w.sequences.iter().map(|(_, s)| *s).max().unwrap_or(0),
                     _ => 0,
                 };
                 if committed > 0 || !matches!(written, Ok(Some(_))) {
@@ -578,9 +581,14 @@ impl Task {
                 if let (Some(lease), Some(token)) = (&self.lease, token.clone()) {
                     lease.release_all(token).await;
                 }
-                let Some((sequences, mut stored_starts)) = written? else {
+                let Some(Written {
+                    sequences,
+                    starts: mut stored_starts,
+                }) = written?
+                else {
                     return Ok(Attempt::Retry);
                 };
+                let sequences: BTreeMap<String, i64> = sequences.into_iter().collect();
                 let mut done = Vec::with_capacity(jobs.len());
                 let mut accepted = accepted.into_iter().peekable();
                 for (i, answer) in answers.into_iter().enumerate() {

@@ -78,7 +78,12 @@ const SQLITE_AUTOCHECKPOINT_PAGES: &str = "20000";
 const SQLITE_CACHE_KIB: &str = "-65536";
 /// How often the background checkpointer runs `PRAGMA wal_checkpoint(PASSIVE)`, which
 /// copies committed WAL frames into the database without blocking writers or readers.
-const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Its fsync of the database file stalls commits for as long as it takes (on ext4 the
+/// WAL's write waits for the journal), so small and frequent checkpoints make short
+/// stalls. Measured at 1,000 session starts/s on SQLite, ten-second runs: 250 ms gave 4-6
+/// commits over 15 ms per run and a p99 of 13-16 ms; 100 ms gave none and 6.9-10.1 ms; 50 ms
+/// no better than 100 ms, and ~8 % fewer settlements/s.
+const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Most SQLite connections (one writer at a time; the others read under WAL).
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
@@ -113,13 +118,16 @@ impl Dialect {
     /// table), and keeps a generic plan made while a table was small (a scan) until the
     /// table is next analysed. Inside this transaction scans and hash or merge joins are
     /// priced out, so each key is an index probe whatever the list and the table. (Every
-    /// statement of the ledger writer's batch finds its rows by key.)
+    /// statement of the ledger writer's batch finds its rows by key.) With that the plan does
+    /// not depend on the lists, so the prepared statements keep their generic plan
+    /// (`force_generic_plan`) instead of planning the batch's statements afresh every time:
+    /// at 1,000 session starts/s that planning was a sixth of a batch's time (2.9 to 2.4 ms).
     pub(crate) const fn begin_batch(self) -> &'static str {
         match self {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres => {
                 "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
-                 SET LOCAL enable_mergejoin = off"
+                 SET LOCAL enable_mergejoin = off; SET LOCAL plan_cache_mode = force_generic_plan"
             }
         }
     }

@@ -68,97 +68,6 @@ macro_rules! tx_fns {
             })
         }
 
-        /// Inserts new orders (state `pending`, version 1) and their start commands (state
-        /// `queued`) with one multi-row statement per table and chunk: a batch of session
-        /// starts costs a constant number of round trips. The caller checked the chargers; a
-        /// repeated id, idempotency key or serial is [`StoreError::Duplicate`].
-        pub(crate) async fn insert_orders_with_starts(
-            conn: &mut $conn,
-            rows: &[(&NewOrder, &NewCommand)],
-            now: DbTime,
-        ) -> StoreResult<Vec<(Order, CommandRecord)>> {
-            /// Rows per statement (13 parameters each, under every backend's limit).
-            const CHUNK: usize = 500;
-            let dup = |e: sqlx::Error| StoreError::on_insert(e, "order or start command", "(batch)");
-            for chunk in rows.chunks(CHUNK) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO orders (id, account_id, site_id, pile_code, connector, kind, payment_method, limit_amount, \
-                     limit_energy_mwh, state, hold_id, transaction_serial, idempotency_key, created_at, updated_at, version) ",
-                );
-                qb.push_values(chunk.iter(), |mut b, (new, _)| {
-                    b.push_bind(new.id.to_string())
-                        .push_bind(new.account.to_string())
-                        .push_bind(new.site.to_string())
-                        .push_bind(new.pile.to_string())
-                        .push_bind(i64::from(new.connector.get()))
-                        .push_bind(new.kind.as_str())
-                        .push_bind(new.payment_method.to_text())
-                        .push_bind(new.limit.amount.map(DbMoney))
-                        .push_bind(new.limit.energy.map(|e| e.mwh()))
-                        .push_bind("pending")
-                        .push_bind(new.hold_id.clone())
-                        .push_bind(new.transaction_serial.map(|s| s.to_string()))
-                        .push_bind(new.idempotency_key.clone())
-                        .push_bind(now)
-                        .push_bind(now)
-                        .push_bind(1_i64);
-                });
-                qb.build().execute(&mut *conn).await.map_err(dup)?;
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO commands (id, site_id, order_id, kind, payload, state, expires_at, created_at, updated_at, attempts) ",
-                );
-                qb.push_values(chunk.iter(), |mut b, (_, cmd)| {
-                    b.push_bind(cmd.id.to_string())
-                        .push_bind(cmd.site.to_string())
-                        .push_bind(cmd.order.as_ref().map(|o| o.to_string()))
-                        .push_bind(CommandKind::of(&cmd.command).as_str())
-                        .push_bind(Json(cmd.command.clone()))
-                        .push_bind("queued")
-                        .push_bind(DbTime::from(cmd.expires_at))
-                        .push_bind(now)
-                        .push_bind(now)
-                        .push_bind(0_i64);
-                });
-                qb.build().execute(&mut *conn).await.map_err(dup)?;
-            }
-            Ok(rows
-                .iter()
-                .map(|(new, cmd)| {
-                    let order = Order {
-                        id: new.id.clone(),
-                        account: new.account.clone(),
-                        site: new.site.clone(),
-                        pile: new.pile,
-                        connector: new.connector,
-                        kind: new.kind,
-                        payment_method: new.payment_method.clone(),
-                        limit: new.limit,
-                        state: crate::domain::OrderState::Pending,
-                        hold_id: new.hold_id.clone(),
-                        transaction_serial: new.transaction_serial,
-                        idempotency_key: new.idempotency_key.clone(),
-                        created_at: now.0,
-                        updated_at: now.0,
-                        version: 1,
-                    };
-                    let command = CommandRecord {
-                        id: cmd.id.clone(),
-                        site: cmd.site.clone(),
-                        order: cmd.order.clone(),
-                        kind: CommandKind::of(&cmd.command),
-                        command: cmd.command.clone(),
-                        state: CommandState::Queued,
-                        reason: None,
-                        expires_at: DbTime::from(cmd.expires_at).0,
-                        created_at: now.0,
-                        updated_at: now.0,
-                        attempts: 0,
-                    };
-                    (order, command)
-                })
-                .collect())
-        }
-
         /// An order by id.
         pub(crate) async fn fetch_order(conn: &mut $conn, id: &str) -> StoreResult<Option<Order>> {
             let row: Option<OrderRow> = sqlx::query_as(ORDER_BY_ID)
@@ -304,6 +213,47 @@ macro_rules! tx_fns {
             }))
         }
     };
+}
+
+/// The order and start command as stored by a batch of session starts at `now` (order
+/// `pending` at version 1, command `queued`): the rows are not read back.
+pub(crate) fn stored_start(
+    new: &crate::store::NewOrder,
+    cmd: &crate::store::NewCommand,
+    now: crate::store::types::DbTime,
+) -> (crate::store::Order, crate::store::CommandRecord) {
+    use crate::domain::{CommandKind, CommandState};
+    let order = crate::store::Order {
+        id: new.id.clone(),
+        account: new.account.clone(),
+        site: new.site.clone(),
+        pile: new.pile,
+        connector: new.connector,
+        kind: new.kind,
+        payment_method: new.payment_method.clone(),
+        limit: new.limit,
+        state: crate::domain::OrderState::Pending,
+        hold_id: new.hold_id.clone(),
+        transaction_serial: new.transaction_serial,
+        idempotency_key: new.idempotency_key.clone(),
+        created_at: now.0,
+        updated_at: now.0,
+        version: 1,
+    };
+    let command = crate::store::CommandRecord {
+        id: cmd.id.clone(),
+        site: cmd.site.clone(),
+        order: cmd.order.clone(),
+        kind: CommandKind::of(&cmd.command),
+        command: cmd.command.clone(),
+        state: CommandState::Queued,
+        reason: None,
+        expires_at: crate::store::types::DbTime::from(cmd.expires_at).0,
+        created_at: now.0,
+        updated_at: now.0,
+        attempts: 0,
+    };
+    (order, command)
 }
 
 /// The in-transaction steps on SQLite.

@@ -1,23 +1,30 @@
 //! The ledger's statements, written once and expanded per backend by `money_sql!` (like
 //! `store/tx.rs`): every function runs inside the caller's transaction. Money binds as
 //! [`DbMoney`] (NUMERIC on PostgreSQL, exact decimal TEXT on SQLite), instants as [`DbTime`].
-//! A batch's session starts are checked with one `IN (...)` statement. The writer's other
-//! batch statements have a form of their own per backend: arrays (`= ANY`, `UNNEST`) on
-//! PostgreSQL (`postgres_bulk.rs`), one JSON list parameter through `json_each` with rows
-//! returned as one JSON array on SQLite (`sqlite_bulk.rs`); `sqlite` and `postgres` below
-//! export the functions under one set of names. The journal is stored as lines, one per
-//! (set, account) (`ledger::journal`).
+//! The writer reads and writes a batch through `load_batch` and `write_batch`
+//! ([`BatchReads`], [`BatchWrites`]), which have a form of their own per backend:
+//! PostgreSQL does each in one statement, arrays in (`= ANY`, `UNNEST`), because every
+//! statement is a round trip (`postgres_batch.rs`); SQLite runs one statement per table,
+//! a list going in as one JSON parameter through `json_each` and rows coming back as one
+//! JSON array (`sqlite_bulk.rs`, `sqlite_batch.rs`). A batch's session starts are judged by
+//! `starts.rs` from what either read. `sqlite` and `postgres` below export the functions
+//! under one set of names. The journal is stored as lines, one per (set, account)
+//! (`ledger::journal`).
 
+mod batch;
+mod postgres_batch;
 mod postgres_bulk;
 mod rows;
+mod sqlite_batch;
 mod sqlite_bulk;
+mod starts;
 
+pub use batch::{BatchReads, BatchWrites, Loaded, Written};
 pub use rows::*;
 
 macro_rules! money_sql {
-    ($conn:ty, $db:ty, $store_tx:ident) => {
+    ($conn:ty) => {
         use sqlx::types::Json;
-        use sqlx::QueryBuilder;
 
         use crate::ledger::{Account, AccountPolicy, LedgerAccountId, PendingTransfer, TransferSet};
         use crate::money::db::{
@@ -172,154 +179,19 @@ macro_rules! money_sql {
             .fetch_all(&mut *conn)
             .await?)
         }
-
-        /// Which session starts of a batch (by job index) the database would refuse: the
-        /// charger gone or at another site or without the connector, an order id, idempotency
-        /// key (per account) or transaction serial stored already or repeated within the batch.
-        /// Checked before anything is written, so a refused start leaves no trace.
-        pub async fn check_starts(
-            conn: &mut $conn,
-            starts: &[(usize, &crate::money::writer::StartRows)],
-        ) -> Result<Vec<(usize, MoneyError)>, MoneyError> {
-            use std::collections::{BTreeMap, BTreeSet};
-            if starts.is_empty() {
-                return Ok(Vec::new());
-            }
-            assert!(starts.len() <= crate::money::limits::MAX_BATCH, "a batch's starts fit one statement");
-            let piles: BTreeSet<String> = starts.iter().map(|(_, s)| s.order.pile.to_string()).collect();
-            let ids: Vec<String> = starts.iter().map(|(_, s)| s.order.id.to_string()).collect();
-            let keys: Vec<String> = starts.iter().filter_map(|(_, s)| s.order.idempotency_key.clone()).collect();
-            let serials: Vec<String> = starts
-                .iter()
-                .filter_map(|(_, s)| s.order.transaction_serial.map(|t| t.to_string()))
-                .collect();
-            // One statement (one round trip) for the chargers and the three uniqueness
-            // checks: at most four binds per start, far below either backend's limit. The
-            // chargers' branch (never empty: every start names one) comes first and gives
-            // PostgreSQL the columns' types.
-            let piles: Vec<String> = piles.into_iter().collect();
-            let branches: [(&str, &[String]); 4] = [
-                ("SELECT 'charger', pile_code, site_id, connector_count FROM chargers WHERE pile_code", &piles),
-                ("SELECT 'id', id, NULL, NULL FROM orders WHERE id", &ids),
-                ("SELECT 'key', idempotency_key, account_id, NULL FROM orders WHERE idempotency_key", &keys),
-                ("SELECT 'serial', transaction_serial, NULL, NULL FROM orders WHERE transaction_serial", &serials),
-            ];
-            let mut qb = QueryBuilder::<$db>::new("");
-            for (n, (select, values)) in branches.into_iter().filter(|(_, v)| !v.is_empty()).enumerate() {
-                if n > 0 {
-                    qb.push(" UNION ALL ");
-                }
-                qb.push(select);
-                qb.push(" IN (");
-                let mut sep = qb.separated(", ");
-                for v in values {
-                    sep.push_bind(v.clone());
-                }
-                qb.push(")");
-            }
-            let found: Vec<(String, String, Option<String>, Option<i64>)> =
-                qb.build_query_as().fetch_all(&mut *conn).await?;
-            let mut chargers: BTreeMap<String, (String, i64)> = BTreeMap::new();
-            let mut seen_ids: BTreeSet<String> = BTreeSet::new();
-            let mut seen_keys: BTreeSet<(String, String)> = BTreeSet::new();
-            let mut seen_serials: BTreeSet<String> = BTreeSet::new();
-            for (what, value, text, count) in found {
-                match what.as_str() {
-                    "charger" => {
-                        chargers.insert(value, (text.unwrap_or_default(), count.unwrap_or(0)));
-                    }
-                    "id" => {
-                        seen_ids.insert(value);
-                    }
-                    "key" => {
-                        seen_keys.insert((text.unwrap_or_default(), value));
-                    }
-                    "serial" => {
-                        seen_serials.insert(value);
-                    }
-                    other => unreachable!("check_starts asked for no '{other}' rows"),
-                }
-            }
-            let mut refused = Vec::new();
-            for (i, rows) in starts {
-                let o = &rows.order;
-                let pile = o.pile.to_string();
-                let conflict = |reason: String| MoneyError::OrderRefused { conflict: true, reason };
-                let invalid = |reason: String| MoneyError::OrderRefused { conflict: false, reason };
-                let why = match chargers.get(&pile) {
-                    None => Some(invalid(format!("charger {pile} does not exist (any more): start the session at a registered charger"))),
-                    Some((site, _)) if site != o.site.as_str() => Some(invalid(format!(
-                        "charger {pile} is at site {site}, not {}: start the session at the charger's site", o.site
-                    ))),
-                    Some((_, count)) if i64::from(o.connector.get()) > *count => Some(invalid(format!(
-                        "charger {pile} has {count} connectors; choose connector 1-{count}"
-                    ))),
-                    Some(_) => None,
-                };
-                let why = why.or_else(|| {
-                    (!seen_ids.insert(o.id.to_string())).then(|| conflict(format!("order {} exists already", o.id)))
-                });
-                let why = why.or_else(|| {
-                    o.idempotency_key.as_ref().and_then(|k| {
-                        (!seen_keys.insert((o.account.to_string(), k.clone()))).then(|| {
-                            conflict(format!(
-                                "account {} already started a session with idempotency key '{k}': use a new key for a new session",
-                                o.account
-                            ))
-                        })
-                    })
-                });
-                let why = why.or_else(|| {
-                    o.transaction_serial.and_then(|t| {
-                        (!seen_serials.insert(t.to_string())).then(|| conflict(format!("transaction serial {t} is in use; retry the start")))
-                    })
-                });
-                if let Some(e) = why {
-                    refused.push((*i, e));
-                }
-            }
-            Ok(refused)
-        }
-
-        /// Stores the orders and start commands of accepted session starts (by job index).
-        /// A unique key another instance inserted since [`check_starts`] is a lost race: the
-        /// batch is replayed, and its check then refuses that start alone.
-        pub async fn insert_starts(
-            conn: &mut $conn,
-            starts: &[(usize, crate::money::writer::StartRows)],
-            now: DbTime,
-        ) -> Result<std::collections::BTreeMap<usize, (crate::store::Order, crate::store::CommandRecord)>, MoneyError> {
-            use crate::store::tx::$store_tx as store_tx;
-            let race = |e: crate::store::StoreError| match e {
-                crate::store::StoreError::Duplicate { .. } => MoneyError::Contended { attempts: 0 },
-                other => MoneyError::from(other),
-            };
-            if starts.is_empty() {
-                return Ok(std::collections::BTreeMap::new());
-            }
-            let rows: Vec<_> = starts.iter().map(|(_, r)| (&r.order, &r.start)).collect();
-            let stored = store_tx::insert_orders_with_starts(&mut *conn, &rows, now)
-                .await
-                .map_err(race)?;
-            Ok(starts.iter().map(|(i, _)| *i).zip(stored).collect())
-        }
     };
 }
 
 /// The statements on SQLite.
 pub mod sqlite {
-    money_sql!(sqlx::SqliteConnection, sqlx::Sqlite, sqlite);
-    pub use super::sqlite_bulk::{
-        insert_journal, insert_sets, load_accounts, load_pendings, load_sets, write_accounts,
-        write_pendings,
-    };
+    money_sql!(sqlx::SqliteConnection);
+    pub use super::sqlite_batch::{load_batch, write_batch};
+    pub use super::sqlite_bulk::{load_accounts, load_pendings, load_sets};
 }
 
 /// The statements on PostgreSQL.
 pub mod postgres {
-    money_sql!(sqlx::PgConnection, sqlx::Postgres, postgres);
-    pub use super::postgres_bulk::{
-        insert_journal, insert_sets, load_accounts, load_pendings, load_sets, write_accounts,
-        write_pendings,
-    };
+    money_sql!(sqlx::PgConnection);
+    pub use super::postgres_batch::{load_batch, write_batch};
+    pub use super::postgres_bulk::{load_accounts, load_pendings, load_sets};
 }
