@@ -76,7 +76,15 @@ impl Store {
                         format!("tariff '{tariff_id}' belongs to another operator: choose another tariff id"),
                     ));
                 }
-                if version <= latest {
+                if version == latest {
+                    // A repeat of the version stored last (a retried or re-run seeding):
+                    // it exists, whatever its content, and is never edited.
+                    return Err(StoreError::Duplicate {
+                        what: "tariff version",
+                        id: format!("{tariff_id} {}", tariff.version()),
+                    });
+                }
+                if version < latest {
                     return Err(StoreError::invalid(
                         "tariff version",
                         format!("tariff '{tariff_id}' has version v{latest}; a new version must be above it (versions are never edited)"),

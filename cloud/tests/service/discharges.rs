@@ -340,11 +340,17 @@ async fn a_discharge_tariff_is_versioned_assigned_per_site_and_reaches_the_edge(
         let (s, b) = srv.post("/v1/tariffs", &t.operator_token, body).await;
         assert_eq!(s, 201, "{b}");
     }
-    // Versions are never edited: the same version again is refused.
+    // Versions are never edited: the same version again is a conflict (it exists), an older
+    // one is invalid.
     let body =
         json!({"tariff_id": id, "operator": t.operator.to_string(), "tariff": feed_in(2, "9")});
-    let (s, _) = srv.post("/v1/tariffs", &t.operator_token, body).await;
-    assert_eq!(s, 422);
+    let (s, b) = srv.post("/v1/tariffs", &t.operator_token, body).await;
+    assert_eq!(s, 409, "{b}");
+    assert!(b.to_string().contains("v2"), "{b}");
+    let body =
+        json!({"tariff_id": id, "operator": t.operator.to_string(), "tariff": feed_in(1, "9")});
+    let (s, b) = srv.post("/v1/tariffs", &t.operator_token, body).await;
+    assert_eq!(s, 422, "{b}");
     let path = format!("/v1/sites/{}/tariffs", t.site);
     let now = Timestamp::now();
     for (version, from) in [

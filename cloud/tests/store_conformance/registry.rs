@@ -162,10 +162,11 @@ pub(crate) async fn tariffs_are_versioned_and_assigned(ctx: &Ctx) {
         .await
         .unwrap();
     assert_eq!(s.get_tariff("std", TariffVersion(1)).await.unwrap(), v1);
+    // The version stored last again (other content or not) exists: it is never edited.
     assert!(matches!(
         s.create_tariff_version("std", &op("op-1"), &tariff(1, dec!(0.90)), t0())
             .await,
-        Err(StoreError::Invalid { .. })
+        Err(StoreError::Duplicate { .. })
     ));
     assert!(matches!(
         s.create_tariff_version("std", &op("op-2"), &tariff(7, dec!(0.90)), t0())
@@ -176,6 +177,12 @@ pub(crate) async fn tariffs_are_versioned_and_assigned(ctx: &Ctx) {
         .create_tariff_version("std", &op("op-1"), &tariff(2, dec!(0.95)), t0())
         .await
         .unwrap();
+    // Below the version stored last: invalid (versions only go up).
+    assert!(matches!(
+        s.create_tariff_version("std", &op("op-1"), &tariff(1, dec!(0.80)), t0())
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
     assert_eq!(
         s.get_tariff("std", TariffVersion(2)).await.unwrap().tariff,
         v2.tariff
