@@ -17,7 +17,7 @@
 //! [`Store::expire_overdue_commands`]: crate::Store::expire_overdue_commands
 //! [`Store::record_dispatch_attempt`]: crate::Store::record_dispatch_attempt
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -97,7 +97,9 @@ pub async fn publish(
             return;
         }
     };
-    published.retain(|id, _| pending.iter().any(|c| &c.id == id));
+    // Forget commands no longer queued (a set: up to MAX_COMMANDS_PER_CALL of each).
+    let queued: HashSet<&CommandId> = pending.iter().map(|c| &c.id).collect();
+    published.retain(|id, _| queued.contains(id));
     for cmd in pending {
         if published
             .get(&cmd.id)
