@@ -49,23 +49,7 @@ macro_rules! tx_fns {
                 let key = new.idempotency_key.as_deref().unwrap_or("-");
                 StoreError::on_insert(e, "order (id, idempotency key or transaction serial)", &format!("{} / {key}", new.id))
             })?;
-            Ok(Order {
-                id: new.id.clone(),
-                account: new.account.clone(),
-                site: new.site.clone(),
-                pile: new.pile,
-                connector: new.connector,
-                kind: new.kind,
-                payment_method: new.payment_method.clone(),
-                limit: new.limit,
-                state: crate::domain::OrderState::Pending,
-                hold_id: new.hold_id.clone(),
-                transaction_serial: new.transaction_serial,
-                idempotency_key: new.idempotency_key.clone(),
-                created_at: now.0,
-                updated_at: now.0,
-                version: 1,
-            })
+            Ok(crate::store::tx::stored_order(new, now))
         }
 
         /// An order by id.
@@ -149,19 +133,7 @@ macro_rules! tx_fns {
             .execute(&mut *conn)
             .await
             .map_err(|e| StoreError::on_insert(e, "command", new.id.as_str()))?;
-            Ok(CommandRecord {
-                id: new.id.clone(),
-                site: new.site.clone(),
-                order: new.order.clone(),
-                kind,
-                command: new.command.clone(),
-                state: CommandState::Queued,
-                reason: None,
-                expires_at: expires_at.0,
-                created_at: now.0,
-                updated_at: now.0,
-                attempts: 0,
-            })
+            Ok(crate::store::tx::stored_command(new, now))
         }
 
         /// A command by id.
@@ -215,15 +187,12 @@ macro_rules! tx_fns {
     };
 }
 
-/// The order and start command as stored by a batch of session starts at `now` (order
-/// `pending` at version 1, command `queued`): the rows are not read back.
-pub(crate) fn stored_start(
+/// A new order as inserted at `now` (state `pending`, version 1): not read back.
+pub(crate) fn stored_order(
     new: &crate::store::NewOrder,
-    cmd: &crate::store::NewCommand,
     now: crate::store::types::DbTime,
-) -> (crate::store::Order, crate::store::CommandRecord) {
-    use crate::domain::{CommandKind, CommandState};
-    let order = crate::store::Order {
+) -> crate::store::Order {
+    crate::store::Order {
         id: new.id.clone(),
         account: new.account.clone(),
         site: new.site.clone(),
@@ -239,21 +208,36 @@ pub(crate) fn stored_start(
         created_at: now.0,
         updated_at: now.0,
         version: 1,
-    };
-    let command = crate::store::CommandRecord {
-        id: cmd.id.clone(),
-        site: cmd.site.clone(),
-        order: cmd.order.clone(),
-        kind: CommandKind::of(&cmd.command),
-        command: cmd.command.clone(),
-        state: CommandState::Queued,
+    }
+}
+
+/// A new command as inserted at `now` (state `queued`, no attempt yet): not read back.
+pub(crate) fn stored_command(
+    new: &crate::store::NewCommand,
+    now: crate::store::types::DbTime,
+) -> crate::store::CommandRecord {
+    crate::store::CommandRecord {
+        id: new.id.clone(),
+        site: new.site.clone(),
+        order: new.order.clone(),
+        kind: crate::domain::CommandKind::of(&new.command),
+        command: new.command.clone(),
+        state: crate::domain::CommandState::Queued,
         reason: None,
-        expires_at: crate::store::types::DbTime::from(cmd.expires_at).0,
+        expires_at: crate::store::types::DbTime::from(new.expires_at).0,
         created_at: now.0,
         updated_at: now.0,
         attempts: 0,
-    };
-    (order, command)
+    }
+}
+
+/// The order and start command as stored by a batch of session starts at `now`.
+pub(crate) fn stored_start(
+    new: &crate::store::NewOrder,
+    cmd: &crate::store::NewCommand,
+    now: crate::store::types::DbTime,
+) -> (crate::store::Order, crate::store::CommandRecord) {
+    (stored_order(new, now), stored_command(cmd, now))
 }
 
 /// The in-transaction steps on SQLite.

@@ -120,21 +120,7 @@ pub async fn load_batch(
                 t4.ok_or_else(|| missing("p", "a state"))?,
                 m2,
             ))?),
-            "charger" => {
-                facts
-                    .chargers
-                    .insert(id, (t2.unwrap_or_default(), int.unwrap_or(0)));
-            }
-            "id" => {
-                facts.ids.insert(id);
-            }
-            "key" => {
-                facts.keys.insert((t2.unwrap_or_default(), id));
-            }
-            "serial" => {
-                facts.serials.insert(id);
-            }
-            other => unreachable!("load_batch asked for no '{other}' rows"),
+            other => facts.record(other, id, t2, int)?,
         }
     }
     loaded.refused = facts.refusals(reads.starts);

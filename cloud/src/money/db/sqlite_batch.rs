@@ -110,23 +110,7 @@ async fn check_starts(
         qb.build_query_as().fetch_all(&mut *conn).await?;
     let mut facts = StartFacts::default();
     for (what, value, text, count) in found {
-        match what.as_str() {
-            "charger" => {
-                facts
-                    .chargers
-                    .insert(value, (text.unwrap_or_default(), count.unwrap_or(0)));
-            }
-            "id" => {
-                facts.ids.insert(value);
-            }
-            "key" => {
-                facts.keys.insert((text.unwrap_or_default(), value));
-            }
-            "serial" => {
-                facts.serials.insert(value);
-            }
-            other => unreachable!("check_starts asked for no '{other}' rows"),
-        }
+        facts.record(&what, value, text, count)?;
     }
     Ok(facts.refusals(starts))
 }

@@ -59,6 +59,39 @@ pub struct StartFacts {
 }
 
 impl StartFacts {
+    /// Takes one row of a backend's lookup, tagged by what it answers: `charger` (pile code,
+    /// site, connector count), `id` (order id), `key` (idempotency key, account) or
+    /// `serial` (transaction serial).
+    pub fn record(
+        &mut self,
+        tag: &str,
+        value: String,
+        text: Option<String>,
+        count: Option<i64>,
+    ) -> Result<(), MoneyError> {
+        match tag {
+            "charger" => {
+                self.chargers
+                    .insert(value, (text.unwrap_or_default(), count.unwrap_or(0)));
+            }
+            "id" => {
+                self.ids.insert(value);
+            }
+            "key" => {
+                self.keys.insert((text.unwrap_or_default(), value));
+            }
+            "serial" => {
+                self.serials.insert(value);
+            }
+            other => {
+                return Err(MoneyError::Corrupt(format!(
+                    "the start checks read a row tagged '{other}', which no lookup asks for"
+                )))
+            }
+        }
+        Ok(())
+    }
+
     /// Which starts (by job index) to refuse: the charger gone, at another site or without
     /// the connector; an order id, idempotency key (per account) or transaction serial stored
     /// already or repeated within the batch.
