@@ -12,7 +12,12 @@
 //!   split to the operator's payable and the platform fee): 5 legs, ~12 postings;
 //! - **baseline**, what the platform's original design did: take a lock, read the balances,
 //!   write them back with a version check, one settlement per database transaction (the
-//!   same writer with batches of 1, behind one process-wide lock).
+//!   same writer with batches of 1, behind one process-wide lock);
+//! - **settler**: settlement end to end, as the cloud's settlement loop runs it
+//!   (`Settler::settle_pending` over stored charge records: orders and readings read, priced
+//!   from the tariff cache, settlement rows, records and orders written with the postings in
+//!   the writer's group commits; see `settlement/settler.rs`). The other two modes measure
+//!   the ledger's share of that.
 //!
 //! Holds are placed before the clock starts. After each run the whole ledger is read back
 //! (`money::audit`): every balance must equal the sum of its postings, a replay of every
@@ -26,6 +31,9 @@
 //! (with `VOLTLINE_TEST_PG=postgres://postgres@127.0.0.1:5432/test` for PostgreSQL;
 //! `VOLTLINE_BENCH_SETTLEMENTS` sets the group-commit count, default 20000;
 //! `VOLTLINE_BENCH_ONLY=sqlite/spread` runs only the runs whose label starts so, for profiling).
+
+#[path = "settlement/settler.rs"]
+mod settler;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -171,6 +179,56 @@ struct Outcome {
     retries: u64,
 }
 
+/// Opens `accounts` wallets, each topped up with the holds of its share of `sessions`;
+/// returns the deposit of each.
+async fn fund_wallets(funds: &Arc<SqlFunds>, accounts: usize, sessions: usize) -> i64 {
+    let deposit = (sessions.div_ceil(accounts) as i64) * HOLD_CENTS;
+    futures::stream::iter(0..accounts)
+        .for_each_concurrent(64, |i| {
+            let funds = funds.clone();
+            async move {
+                funds
+                    .open_wallet(&account(i), Money::ZERO)
+                    .await
+                    .expect("open wallet");
+                let pay = PaymentRequest {
+                    account: account(i),
+                    amount: Money::from_cents(deposit),
+                    provider: "test".into(),
+                    reference: format!("seed-{i}"),
+                };
+                funds.top_up(&pay).await.expect("top up");
+            }
+        })
+        .await;
+    deposit
+}
+
+/// Zero lost updates: every wallet holds exactly deposit - its sessions x cost, and the
+/// whole ledger agrees with its journal and with the reference model.
+async fn check_balances(
+    store: &Store,
+    label: &str,
+    accounts: usize,
+    sessions: usize,
+    deposit: i64,
+) {
+    let audit = audit(store).await.expect("audit");
+    audit
+        .check()
+        .unwrap_or_else(|why| panic!("{label}: ledger broken: {why}"));
+    for i in 0..accounts {
+        let n_sessions = (0..sessions).filter(|n| n % accounts == i).count() as i64;
+        let expected = Money::from_cents(deposit - n_sessions * COST_CENTS);
+        let wallet = LedgerAccountId::DriverWallet(account(i));
+        assert_eq!(
+            audit.available(&wallet),
+            Some(expected),
+            "{label}: lost update on {wallet}"
+        );
+    }
+}
+
 /// One run: `sessions` settlements over `accounts` wallets, group-committed or baseline.
 async fn run(
     store: &Store,
@@ -200,27 +258,8 @@ async fn run(
     )
     .await
     .expect("open payable");
-    let per_account = sessions.div_ceil(accounts);
     let run = format!("r{run_no}");
-    let deposit = (per_account as i64) * HOLD_CENTS;
-    futures::stream::iter(0..accounts)
-        .for_each_concurrent(64, |i| {
-            let funds = funds.clone();
-            async move {
-                funds
-                    .open_wallet(&account(i), Money::ZERO)
-                    .await
-                    .expect("open wallet");
-                let pay = PaymentRequest {
-                    account: account(i),
-                    amount: Money::from_cents(deposit),
-                    provider: "test".into(),
-                    reference: format!("seed-{i}"),
-                };
-                funds.top_up(&pay).await.expect("top up");
-            }
-        })
-        .await;
+    let deposit = fund_wallets(&funds, accounts, sessions).await;
     futures::stream::iter(0..sessions)
         .for_each_concurrent(IN_FLIGHT, |n| {
             let (funds, run) = (funds.clone(), run.clone());
@@ -269,22 +308,7 @@ async fn run(
         .retries
         .load(std::sync::atomic::Ordering::Relaxed)
         - retries_before;
-    // Zero lost updates: every wallet holds exactly deposit - its sessions x cost, and the
-    // whole ledger agrees with its journal and with the reference model.
-    let audit = audit(store).await.expect("audit");
-    audit
-        .check()
-        .unwrap_or_else(|why| panic!("{label}: ledger broken: {why}"));
-    for i in 0..accounts {
-        let n_sessions = (0..sessions).filter(|n| n % accounts == i).count() as i64;
-        let expected = Money::from_cents(deposit - n_sessions * COST_CENTS);
-        let wallet = LedgerAccountId::DriverWallet(account(i));
-        assert_eq!(
-            audit.available(&wallet),
-            Some(expected),
-            "{label}: lost update on {wallet}"
-        );
-    }
+    check_balances(store, label, accounts, sessions, deposit).await;
     Outcome {
         per_second: sessions as f64 / elapsed.as_secs_f64(),
         retries,
@@ -349,7 +373,7 @@ fn main() {
         let mut hot = Vec::new();
         for backend in ["sqlite", "postgres"] {
             for (shape, accounts) in [("spread", ACCOUNTS), ("hot", 1)] {
-                for (mode, baseline, count) in [("group-commit", false, sessions), ("baseline", true, baseline_sessions)] {
+                for (mode, count) in [("group-commit", sessions), ("settler", sessions), ("baseline", baseline_sessions)] {
                     n += 1;
                     let label = format!("{backend}/{shape}/{mode}");
                     if !only.as_deref().is_none_or(|o| label.starts_with(o)) {
@@ -363,7 +387,10 @@ fn main() {
                         }
                         _ => continue,
                     };
-                    let out = run(&store, n, &label, accounts, count, baseline).await;
+                    let out = match mode {
+                        "settler" => settler::run(&store, n, &label, accounts, count).await,
+                        _ => run(&store, n, &label, accounts, count, mode == "baseline").await,
+                    };
                     println!("{backend:<10} {shape:<7} {mode:<13} {count:>9} {:>14.0} {:>8}", out.per_second, out.retries);
                     if shape == "hot" {
                         hot.push((backend, mode, out.per_second));
@@ -379,6 +406,9 @@ fn main() {
             let rate = |m: &str| hot.iter().find(|(b, mode, _)| *b == backend && *mode == m).map(|(_, _, r)| *r);
             if let (Some(g), Some(b)) = (rate("group-commit"), rate("baseline")) {
                 println!("{backend}: hot account group commit is {:.1}x the baseline", g / b);
+            }
+            if let (Some(s), Some(b)) = (rate("settler"), rate("baseline")) {
+                println!("{backend}: hot account settler (end to end) is {:.1}x the baseline", s / b);
             }
         }
         println!("every run: zero lost updates (exact final balances, journal and reference model agree)");

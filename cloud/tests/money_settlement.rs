@@ -438,6 +438,79 @@ async fn priced(ctx: &Ctx, zone: &str, start: DateTime, end: DateTime) -> Money 
     }
 }
 
+/// A stored reading of session `counter` on `pile_no` at `at` (local, in `zone`).
+fn stored_reading(
+    seq: u64,
+    pile_no: u64,
+    counter: u16,
+    zone: &str,
+    at: DateTime,
+    wh: i64,
+) -> Record {
+    let at = TimeZone::get(zone).unwrap().to_timestamp(at).unwrap();
+    let mut r = common::reading(seq, pile_no);
+    if let RecordBody::MeterReading(m) = &mut r.body {
+        m.serial = common::serial(pile_no, counter);
+        m.measured_at = at;
+        m.import_register = Energy::from_wh(wh);
+    }
+    r
+}
+
+#[tokio::test]
+async fn each_session_of_a_pass_is_priced_by_its_own_stored_readings() {
+    for ctx in backends("pass_readings").await {
+        let zone = "Asia/Shanghai";
+        seed(&ctx.store, "s-r", zone, 7).await;
+        let e = env(&ctx.store).await;
+        deposit(&e.funds, 20_000, 0).await;
+        let (start, boundary, end) = (
+            date(2026, 11, 20).at(7, 0, 0, 0),
+            date(2026, 11, 20).at(8, 0, 0, 0),
+            date(2026, 11, 20).at(9, 0, 0, 0),
+        );
+        let mut records = Vec::new();
+        let mut orders = Vec::new();
+        for counter in 1..=3u16 {
+            let o = order(&ctx.store, &e, "s-r", 7, counter, Some(5_000)).await;
+            records.push(record(
+                u64::from(counter),
+                7,
+                counter,
+                &o,
+                start,
+                end,
+                10_000,
+                cents(0),
+            ));
+            orders.push(o);
+        }
+        // The register at the 08:00 boundary: 4 kWh before it for the first session, 8 for
+        // the second; none stored for the third (split by time: 5 and 5).
+        records.push(stored_reading(4, 7, 1, zone, boundary, 104_000));
+        records.push(stored_reading(5, 7, 2, zone, boundary, 108_000));
+        ingest(&ctx.store, "s-r", records).await;
+        let report = e.settler.settle_pending(10).await.unwrap();
+        assert_eq!(
+            report.settled(),
+            3,
+            "{}: {:?}",
+            ctx.backend(),
+            report.outcomes
+        );
+        // day 1.00/kWh before 08:00, peak 2.00/kWh after.
+        for (o, want) in orders.iter().zip([1_600, 1_200, 1_500]) {
+            assert_eq!(
+                e.settler.order_settlement(o).await.unwrap(),
+                Some((cents(want), true)),
+                "{}: order {o} (the charger's own total, 0, is flagged)",
+                ctx.backend()
+            );
+        }
+        audit(&ctx.store).await.unwrap().check().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn pricing_across_a_period_boundary() {
     for ctx in backends("pricing_boundary").await {

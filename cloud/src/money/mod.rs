@@ -43,6 +43,7 @@ pub mod db;
 pub mod error;
 pub mod funds;
 pub mod lease;
+mod pass_reads;
 pub mod reverse;
 pub mod reverse_lines;
 pub mod settle;

@@ -1,6 +1,7 @@
 //! [`Settler`]: exactly-once settlement of stored transaction records.
 //!
-//! `settle_pending(limit)` takes charge records not yet settled, and for each: loads its order
+//! `settle_pending(limit)` takes charge records not yet settled, reads their orders and
+//! stored meter readings with one statement each ([`PassReads`]), and for each: takes its order
 //! (the hold) or, for an offline card start or a record the edge could not tie to its start,
 //! the account of the card the record names; builds the session's meter
 //! readings (the record's start and end registers at its start and end instants in the site's
@@ -33,6 +34,7 @@ use voltline_protocol::tariff::{CostBreakdown, MeterReading};
 use voltline_protocol::{Energy, Money};
 
 use super::funds::open_account;
+use super::pass_reads::PassReads;
 use super::tariffs::TariffCache;
 use super::writer::{Applied, Job, LedgerWriter, Planned, SettlementRow};
 use super::{limits, MoneyError};
@@ -107,6 +109,8 @@ pub struct Settler {
     cache: Arc<TariffCache>,
     config: SettlerConfig,
     opened: moka::sync::Cache<String, ()>,
+    /// Held while an account is opened, so that concurrent records open it once.
+    opening: tokio::sync::Mutex<()>,
     /// The operators' revenue-sharing rules (issue #9); without them, or when no rule is in
     /// force, the session is split by `config.platform_fee`.
     rules: Option<crate::bills::RuleCache>,
@@ -139,6 +143,7 @@ impl Settler {
             cache,
             config,
             opened: moka::sync::Cache::new(100_000),
+            opening: tokio::sync::Mutex::new(()),
             rules: None,
             cursor: std::sync::Mutex::new(None),
         }
@@ -196,9 +201,15 @@ impl Settler {
             .into_iter()
             .map(|(p, s, site, o, rec, _)| (p, s, site, o, rec))
             .collect();
+        let reads = {
+            let orders: Vec<&str> = rows.iter().filter_map(|r| r.3.as_deref()).collect();
+            let sessions: Vec<(&str, &str)> = rows.iter().map(|r| (&*r.0, &*r.1)).collect();
+            PassReads::load(&store, &orders, &sessions).await?
+        };
+        let reads = &reads;
         let futures = rows.into_iter().map(|row| async move {
             let id = (row.0.clone(), row.1.clone());
-            let outcome = SettleOutcome::of(self.settle_row(row).await);
+            let outcome = SettleOutcome::of(self.settle_row(row, reads).await);
             (id, outcome)
         });
         let outcomes = futures::future::join_all(futures).await;
@@ -210,11 +221,11 @@ impl Settler {
         Ok(SettleReport { outcomes })
     }
 
-    async fn settle_row(&self, row: TxRow) -> Result<Applied, MoneyError> {
+    async fn settle_row(&self, row: TxRow, reads: &PassReads) -> Result<Applied, MoneyError> {
         let store = self.writer.store();
         let (pile, serial, site, order_id, up) = (row.0, row.1, row.2, row.3, row.4 .0);
         let record = &up.record;
-        let (order, account, hold_id) = self.payer(store, &up, order_id.as_deref()).await?;
+        let (order, account, hold_id) = self.payer(store, reads, &up, order_id.as_deref()).await?;
         let pricing = self
             .cache
             .for_settlement(store, &super::db::parse(&site, "site id")?)
@@ -236,15 +247,11 @@ impl Settler {
                 "site {site} has no charge tariff at {start}; assign one, then settlement retries"
             ))
         })?;
-        let readings = self
-            .readings(
-                store,
-                &pile,
-                &serial,
-                (start, record.meter_start),
-                (end, record.meter_end),
-            )
-            .await?;
+        let readings = session_readings(
+            reads.readings(&pile, &serial),
+            (start, record.meter_start),
+            (end, record.meter_end),
+        );
         let cost = tariff.cost(&readings).map_err(|e| {
             MoneyError::Invalid(format!("record {pile}/{serial} cannot be priced: {e}"))
         })?;
@@ -297,9 +304,14 @@ impl Settler {
         let key = IdempotencyKey::settlement(&record_ref);
         let wallet = LedgerAccountId::DriverWallet(account.clone());
         let payable = LedgerAccountId::OperatorPayable(pricing.operator.clone());
-        if !self.opened.contains_key(&payable.to_string()) {
-            open_account(store, &payable, AccountPolicy::default_for(&payable)).await?;
-            self.opened.insert(payable.to_string(), ());
+        let opened_key = payable.to_string();
+        if !self.opened.contains_key(&opened_key) {
+            // One opening per account: a pass's records all arrive here at once.
+            let _one = self.opening.lock().await;
+            if !self.opened.contains_key(&opened_key) {
+                open_account(store, &payable, AccountPolicy::default_for(&payable)).await?;
+                self.opened.insert(opened_key, ());
+            }
         }
         // Read up front; the receivable is read only when an overrun needs it.
         let accounts = vec![
@@ -384,17 +396,12 @@ impl Settler {
     async fn payer(
         &self,
         store: &Store,
+        reads: &PassReads,
         up: &TransactionUp,
         order_id: Option<&str>,
     ) -> Result<(Option<OrderId>, AccountId, Option<String>), MoneyError> {
         if let Some(order) = order_id {
-            let row: Option<(String, Option<String>)> = with_pool!(store, |pool, d| {
-                sqlx::query_as("SELECT account_id, hold_id FROM orders WHERE id = $1")
-                    .bind(order)
-                    .fetch_optional(pool)
-                    .await?
-            });
-            let (account, hold) = row.ok_or_else(|| {
+            let (account, hold) = reads.payer(order).cloned().ok_or_else(|| {
                 MoneyError::Invalid(format!(
                     "order {order} of a transaction record does not exist"
                 ))
@@ -423,38 +430,6 @@ impl Settler {
             }
         }
         Err(MoneyError::Invalid("a transaction record without an order or a card account has nobody to bill; register the card that started it (POST /v1/accounts/{id}/cards) or attach it to an order".into()))
-    }
-
-    /// The session's readings, start and end from the record, stored readings between.
-    async fn readings(
-        &self,
-        store: &Store,
-        pile: &str,
-        serial: &str,
-        start: (Timestamp, Energy),
-        end: (Timestamp, Energy),
-    ) -> Result<Vec<MeterReading>, MoneyError> {
-        let rows: Vec<(DbTime, i64)> = with_pool!(store, |pool, d| {
-            sqlx::query_as("SELECT measured_at, import_mwh FROM meter_readings WHERE serial = $1 AND pile_code = $2 ORDER BY measured_at")
-                .bind(serial)
-                .bind(pile)
-                .fetch_all(pool)
-                .await?
-        });
-        let mut out = vec![MeterReading::new(start.0, start.1)];
-        for (at, mwh) in rows {
-            let r = Energy::from_mwh(mwh);
-            if at.0 > start.0 && at.0 < end.0 && r >= start.1 && r <= end.1 {
-                if let Some(last) = out.last() {
-                    if r < last.register {
-                        continue;
-                    }
-                }
-                out.push(MeterReading::new(at.0, r));
-            }
-        }
-        out.push(MeterReading::new(end.0, end.1));
-        Ok(out)
     }
 
     /// The stored settlement of (pile, serial), if settled: (cost, mismatch, order).
@@ -490,6 +465,29 @@ impl Settler {
         });
         Ok(row.and_then(|(c, m)| Some((c?.0, m?))))
     }
+}
+
+/// The session's readings: start and end from the record, the stored `between` (oldest
+/// first) that fall inside them and never run the register backwards.
+fn session_readings(
+    between: &[(DbTime, i64)],
+    start: (Timestamp, Energy),
+    end: (Timestamp, Energy),
+) -> Vec<MeterReading> {
+    let mut out = vec![MeterReading::new(start.0, start.1)];
+    for &(at, mwh) in between {
+        let r = Energy::from_mwh(mwh);
+        if at.0 > start.0 && at.0 < end.0 && r >= start.1 && r <= end.1 {
+            if let Some(last) = out.last() {
+                if r < last.register {
+                    continue;
+                }
+            }
+            out.push(MeterReading::new(at.0, r));
+        }
+    }
+    out.push(MeterReading::new(end.0, end.1));
+    out
 }
 
 fn settlement_row(

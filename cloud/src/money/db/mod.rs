@@ -7,16 +7,20 @@
 //! statement is a round trip (`postgres_batch.rs`); SQLite runs one statement per table,
 //! a list going in as one JSON parameter through `json_each` and rows coming back as one
 //! JSON array (`sqlite_bulk.rs`, `sqlite_batch.rs`). A batch's session starts are judged by
-//! `starts.rs` from what either read. `sqlite` and `postgres` below export the functions
+//! `starts.rs` from what either read. Settlement's own rows (the settlement, the record's
+//! `settled` flag, the order's cost) and a settlement pass's reads (orders, meter readings)
+//! are likewise one statement per list (`sqlite_settle.rs`, `postgres_settle.rs`). `sqlite` and `postgres` below export the functions
 //! under one set of names. The journal is stored as lines, one per (set, account)
 //! (`ledger::journal`).
 
 mod batch;
 mod postgres_batch;
 mod postgres_bulk;
+mod postgres_settle;
 mod rows;
 mod sqlite_batch;
 mod sqlite_bulk;
+mod sqlite_settle;
 mod starts;
 
 pub use batch::{BatchReads, BatchWrites, Loaded, Written};
@@ -31,7 +35,6 @@ macro_rules! money_sql {
             account_from_row, owner_of, pending_from_row, side_text,
             AccountRow, PendingRowDb,
         };
-        use crate::money::writer::SettlementRow;
         use crate::money::MoneyError;
         use crate::store::types::{DbMoney, DbTime};
 
@@ -64,72 +67,6 @@ macro_rules! money_sql {
             .await?;
             let found = load_accounts(conn, &[id.to_string()]).await?;
             Ok(found.into_iter().next().map(|(a, _)| a.policy))
-        }
-
-        /// Records settlements, flips their transactions to settled and writes cost and
-        /// mismatch on their orders — in the caller's transaction, with the journal.
-        pub async fn insert_settlements(
-            conn: &mut $conn,
-            rows: &[&SettlementRow],
-            now: DbTime,
-        ) -> Result<(), MoneyError> {
-            for r in rows {
-                sqlx::query(
-                    "INSERT INTO settlements (pile_code, serial, idem_key, order_id, account_id, cost, charger_total, mismatch, difference, \
-                     from_hold, released, from_wallet, receivable, operator_share, platform_fee, breakdown, settled_at, \
-                     operator_id, site_id, started_at, ended_at, energy_mwh, export_mwh, v2g_driver_credit, v2g_operator_share, rule_version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
-                )
-                .bind(&r.pile)
-                .bind(&r.serial)
-                .bind(&r.key)
-                .bind(r.order.as_deref())
-                .bind(&r.account)
-                .bind(DbMoney(r.cost))
-                .bind(DbMoney(r.charger_total))
-                .bind(r.mismatch)
-                .bind(DbMoney(r.difference))
-                .bind(DbMoney(r.from_hold))
-                .bind(DbMoney(r.released))
-                .bind(DbMoney(r.from_wallet))
-                .bind(DbMoney(r.receivable))
-                .bind(DbMoney(r.operator_share))
-                .bind(DbMoney(r.platform_fee))
-                .bind(Json(&r.breakdown))
-                .bind(now)
-                .bind(&r.share.operator)
-                .bind(&r.share.site)
-                .bind(r.share.started_at.map(DbTime::from))
-                .bind(r.share.ended_at.map(DbTime::from))
-                .bind(r.share.energy_mwh)
-                .bind(r.share.export_mwh)
-                .bind(DbMoney(r.share.v2g_driver_credit))
-                .bind(DbMoney(r.share.v2g_operator_share))
-                .bind(r.share.rule_version.map(i64::from))
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query("UPDATE transactions SET settled = $1, settled_at = $2 WHERE pile_code = $3 AND serial = $4")
-                    .bind(true)
-                    .bind(now)
-                    .bind(&r.pile)
-                    .bind(&r.serial)
-                    .execute(&mut *conn)
-                    .await?;
-                if let Some(order) = &r.order {
-                    sqlx::query(
-                        "UPDATE orders SET settled_cost = $1, cost_mismatch = $2, version = version + 1, updated_at = $3, \
-                         state = CASE WHEN state IN ('charging', 'discharging', 'stopping', 'completed') THEN 'settled' ELSE state END \
-                         WHERE id = $4",
-                    )
-                    .bind(DbMoney(r.cost))
-                    .bind(r.mismatch)
-                    .bind(now)
-                    .bind(order)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-            }
-            Ok(())
         }
 
         /// The journal lines of `account` that moved a posted sum, oldest first, at most
@@ -187,6 +124,7 @@ pub mod sqlite {
     money_sql!(sqlx::SqliteConnection);
     pub use super::sqlite_batch::{load_batch, write_batch};
     pub use super::sqlite_bulk::{load_accounts, load_pendings, load_sets};
+    pub use super::sqlite_settle::{insert_settlements, load_payers, load_readings};
 }
 
 /// The statements on PostgreSQL.
@@ -194,4 +132,5 @@ pub mod postgres {
     money_sql!(sqlx::PgConnection);
     pub use super::postgres_batch::{load_batch, write_batch};
     pub use super::postgres_bulk::{load_accounts, load_pendings, load_sets};
+    pub use super::postgres_settle::{insert_settlements, load_payers, load_readings};
 }

@@ -6,7 +6,7 @@ use crate::ledger::{
     Account, AccountPolicy, Balance, LedgerAccountId, PendingStatus, PendingTransfer, Side,
 };
 use crate::money::MoneyError;
-use crate::store::types::DbMoney;
+use crate::store::types::{DbMoney, DbTime};
 
 /// An account row as read: id, side, lower limit, the four sums, version.
 pub type AccountRow = (
@@ -113,3 +113,9 @@ pub fn is_race(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// An order's payer as settlement reads it: (order id, account id, hold id).
+pub type PayerRow = (String, String, Option<String>);
+
+/// A stored meter reading as settlement reads it: (pile, serial, measured at, import mWh).
+pub type ReadingRow = (String, String, DbTime, i64);

@@ -56,7 +56,7 @@ type PendingJson = (
 );
 
 /// The stored text of an amount (what [`DbMoney`] binds on SQLite).
-fn money_text(m: voltline_protocol::Money) -> String {
+pub(super) fn money_text(m: voltline_protocol::Money) -> String {
     m.yuan().to_string()
 }
 
@@ -65,7 +65,7 @@ fn money(text: &str) -> Result<DbMoney, MoneyError> {
 }
 
 /// Runs `sql` (one `$1` JSON list per chunk) and decodes its one JSON-array row.
-async fn fetch_list<T: serde::de::DeserializeOwned, K: Serialize>(
+pub(super) async fn fetch_list<T: serde::de::DeserializeOwned, K: Serialize>(
     conn: &mut SqliteConnection,
     sql: &'static str,
     list: &[K],
@@ -179,7 +179,7 @@ pub async fn load_sets(
 
 /// Runs `sql` once per chunk of `list` (bound as `$1`), with `now` as `$2` and `extra` as
 /// `$3` when the statement has one; returns the rows changed.
-async fn execute_list<T: Serialize>(
+pub(super) async fn execute_list<T: Serialize>(
     conn: &mut SqliteConnection,
     sql: &'static str,
     list: &[T],
