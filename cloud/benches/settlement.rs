@@ -179,6 +179,14 @@ struct Outcome {
     retries: u64,
 }
 
+/// Batch attempts `writer` has replayed so far.
+fn retries(writer: &LedgerWriter) -> u64 {
+    writer
+        .stats()
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Opens `accounts` wallets, each topped up with the holds of its share of `sessions`;
 /// returns the deposit of each.
 async fn fund_wallets(funds: &Arc<SqlFunds>, accounts: usize, sessions: usize) -> i64 {
@@ -276,10 +284,7 @@ async fn run(
         .await;
     let cost = Arc::new(cost());
     let lock = Arc::new(tokio::sync::Mutex::new(()));
-    let retries_before = writer
-        .stats()
-        .retries
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let retries_before = retries(&writer);
     let started = Instant::now();
     futures::stream::iter(0..sessions)
         .for_each_concurrent(IN_FLIGHT, |n| {
@@ -303,11 +308,7 @@ async fn run(
         })
         .await;
     let elapsed = started.elapsed();
-    let retries = writer
-        .stats()
-        .retries
-        .load(std::sync::atomic::Ordering::Relaxed)
-        - retries_before;
+    let retries = retries(&writer) - retries_before;
     check_balances(store, label, accounts, sessions, deposit).await;
     Outcome {
         per_second: sessions as f64 / elapsed.as_secs_f64(),

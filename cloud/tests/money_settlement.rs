@@ -512,6 +512,61 @@ async fn each_session_of_a_pass_is_priced_by_its_own_stored_readings() {
 }
 
 #[tokio::test]
+async fn two_records_of_one_order_in_one_pass_both_settle() {
+    for ctx in backends("one_order_two_records").await {
+        // A pile that sends two records (two serials) for one order: both are billed, the
+        // second from the wallet once the first posted the hold, and neither may hold up
+        // the pass it is in.
+        seed(&ctx.store, "s-2", "Asia/Shanghai", 7).await;
+        let e = env(&ctx.store).await;
+        deposit(&e.funds, 10_000, 0).await;
+        let o = order(&ctx.store, &e, "s-2", 7, 1, Some(5_000)).await;
+        let (start, end) = (
+            date(2026, 11, 20).at(4, 0, 0, 0),
+            date(2026, 11, 20).at(5, 0, 0, 0),
+        );
+        let records = (1..=2u16)
+            .map(|counter| {
+                record(
+                    u64::from(counter),
+                    7,
+                    counter,
+                    &o,
+                    start,
+                    end,
+                    10_000,
+                    cents(1_000),
+                )
+            })
+            .collect();
+        ingest(&ctx.store, "s-2", records).await;
+        let report = e.settler.settle_pending(10).await.unwrap();
+        assert_eq!(
+            report.settled(),
+            2,
+            "{}: {:?}",
+            ctx.backend(),
+            report.outcomes
+        );
+        // 10 kWh at day (1.00) each.
+        assert_eq!(
+            e.settler.order_settlement(&o).await.unwrap(),
+            Some((cents(1_000), false)),
+            "{}",
+            ctx.backend()
+        );
+        let audit = audit(&ctx.store).await.unwrap();
+        audit.check().unwrap();
+        assert_eq!(
+            audit.available(&LedgerAccountId::DriverWallet(acct("d-1"))),
+            Some(cents(8_000)),
+            "{}",
+            ctx.backend()
+        );
+    }
+}
+
+#[tokio::test]
 async fn pricing_across_a_period_boundary() {
     for ctx in backends("pricing_boundary").await {
         // 07:30-08:30: 5 kWh at day (1.00) + 5 kWh at peak (2.00).

@@ -265,10 +265,7 @@ pub async fn run(
             platform_fee: PlatformFeeRule::new(rust_decimal::Decimal::new(10, 0)).expect("fee"),
         },
     );
-    let retries_before = writer
-        .stats()
-        .retries
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let retries_before = super::retries(&writer);
     let started = Instant::now();
     let mut settled = 0;
     while settled < sessions {
@@ -290,11 +287,7 @@ pub async fn run(
         settled += report.settled();
     }
     let elapsed = started.elapsed();
-    let retries = writer
-        .stats()
-        .retries
-        .load(std::sync::atomic::Ordering::Relaxed)
-        - retries_before;
+    let retries = super::retries(&writer) - retries_before;
     assert_eq!(
         settled, sessions,
         "{label}: settled more records than stored"

@@ -3,7 +3,7 @@
 //! settlement rows (`UNNEST` of column arrays): one round trip per list, where they were
 //! three per settled record and two reads.
 
-use super::rows::{PayerRow, ReadingRow};
+use super::rows::{check_settled, order_costs, PayerRow, ReadingRow};
 use crate::money::writer::SettlementRow;
 use crate::money::MoneyError;
 use crate::store::types::{DbMoney, DbTime};
@@ -67,7 +67,8 @@ fn columns(rows: &[&SettlementRow]) -> SettlementColumns {
 }
 
 /// Records the batch's settlements, flips their transactions to settled and writes cost and
-/// mismatch on their orders: one statement, in the caller's transaction.
+/// mismatch on their orders: one statement, in the caller's transaction, which must change as
+/// many rows as it was given (see `rows::check_settled`).
 pub async fn insert_settlements(
     conn: &mut sqlx::PgConnection,
     rows: &[&SettlementRow],
@@ -77,9 +78,14 @@ pub async fn insert_settlements(
         return Ok(());
     }
     let c = columns(rows);
+    let orders = order_costs(rows);
+    let with_order = orders.len();
+    let order_id: Vec<&str> = orders.iter().map(|(o, _, _)| *o).collect();
+    let order_cost: Vec<DbMoney> = orders.iter().map(|(_, c, _)| DbMoney(*c)).collect();
+    let order_mismatch: Vec<bool> = orders.iter().map(|(_, _, m)| *m).collect();
     let [cost, charger_total, difference, from_hold, released, from_wallet, receivable, operator_share, platform_fee, v2g_credit, v2g_share] =
         c.money;
-    let (inserted, records, orders): (i64, i64, i64) = sqlx::query_as(
+    let (inserted, records, updated): (i64, i64, i64) = sqlx::query_as(
         "WITH v AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
          $6::numeric[], $7::numeric[], $8::bool[], $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], \
          $13::numeric[], $14::numeric[], $15::numeric[], $16::text[], $17::text[], $18::text[], $19::timestamptz[], \
@@ -97,9 +103,10 @@ pub async fn insert_settlements(
          RETURNING 1), \
          tx AS (UPDATE transactions AS t SET settled = TRUE, settled_at = $26 FROM v \
          WHERE t.pile_code = v.pile AND t.serial = v.serial RETURNING 1), \
-         ord AS (UPDATE orders AS o SET settled_cost = v.cost, cost_mismatch = v.mismatch, version = o.version + 1, \
+         ord AS (UPDATE orders AS o SET settled_cost = w.cost, cost_mismatch = w.mismatch, version = o.version + 1, \
          updated_at = $26, state = CASE WHEN o.state IN ('charging', 'discharging', 'stopping', 'completed') \
-         THEN 'settled' ELSE o.state END FROM v WHERE o.id = v.order_id RETURNING 1) \
+         THEN 'settled' ELSE o.state END FROM UNNEST($27::text[], $28::numeric[], $29::bool[]) AS w (order_id, cost, mismatch) \
+         WHERE o.id = w.order_id RETURNING 1) \
          SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM tx), (SELECT count(*) FROM ord)",
     )
     .bind(c.pile)
@@ -128,15 +135,17 @@ pub async fn insert_settlements(
     .bind(v2g_share)
     .bind(c.rule_version)
     .bind(now)
+    .bind(order_id)
+    .bind(order_cost)
+    .bind(order_mismatch)
     .fetch_one(&mut *conn)
     .await?;
-    let settled = rows.len() as i64;
-    let with_order = rows.iter().filter(|r| r.order.is_some()).count() as i64;
-    if (inserted, records, orders) != (settled, settled, with_order) {
-        return Err(MoneyError::Corrupt(format!(
-            "settling {settled} records wrote {inserted} settlements, {records} records and {orders} of {with_order} orders"
-        )));
-    }
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    check_settled(
+        rows.len(),
+        (count(inserted), count(records), count(updated)),
+        with_order,
+    )?;
     Ok(())
 }
 

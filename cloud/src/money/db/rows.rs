@@ -5,6 +5,7 @@ use std::str::FromStr;
 use crate::ledger::{
     Account, AccountPolicy, Balance, LedgerAccountId, PendingStatus, PendingTransfer, Side,
 };
+use crate::money::writer::SettlementRow;
 use crate::money::MoneyError;
 use crate::store::types::{DbMoney, DbTime};
 
@@ -119,3 +120,36 @@ pub type PayerRow = (String, String, Option<String>);
 
 /// A stored meter reading as settlement reads it: (pile, serial, measured at, import mWh).
 pub type ReadingRow = (String, String, DbTime, i64);
+
+/// What a batch's settlements write on their orders: (order, cost, mismatch), one entry per
+/// order. A pile may send two records for one order; both settle, and the order carries the
+/// one later in the batch, as if they had been written in turn.
+pub(super) fn order_costs<'a>(
+    rows: &[&'a SettlementRow],
+) -> Vec<(&'a str, voltline_protocol::Money, bool)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<_> = rows
+        .iter()
+        .rev()
+        .filter_map(|r| r.order.as_deref().map(|o| (o, r.cost, r.mismatch)))
+        .filter(|(o, _, _)| seen.insert(*o))
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Checks what writing `settled` settlement rows changed: a settlement and a record each,
+/// and `orders` orders. Anything else means the store lacks a record or an order it read.
+pub(super) fn check_settled(
+    settled: usize,
+    (inserted, records, orders): (u64, u64, u64),
+    with_order: usize,
+) -> Result<(), MoneyError> {
+    let settled = settled as u64;
+    if (inserted, records, orders) != (settled, settled, with_order as u64) {
+        return Err(MoneyError::Corrupt(format!(
+            "settling {settled} records wrote {inserted} settlements, {records} records and {orders} of {with_order} orders"
+        )));
+    }
+    Ok(())
+}

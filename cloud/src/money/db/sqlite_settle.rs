@@ -6,7 +6,7 @@
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
-use super::rows::{PayerRow, ReadingRow};
+use super::rows::{check_settled, order_costs, PayerRow, ReadingRow};
 use super::sqlite_bulk::{execute_list, fetch_list, money_text};
 use crate::money::writer::SettlementRow;
 use crate::money::MoneyError;
@@ -47,7 +47,8 @@ fn micros(t: Option<jiff::Timestamp>) -> Option<i64> {
 }
 
 /// Records the batch's settlements, flips their transactions to settled and writes cost and
-/// mismatch on their orders: three statements, in the caller's transaction.
+/// mismatch on their orders: three statements, in the caller's transaction. Each must change
+/// as many rows as it was given (see `rows::check_settled`).
 pub async fn insert_settlements(
     conn: &mut SqliteConnection,
     rows: &[&SettlementRow],
@@ -89,7 +90,7 @@ pub async fn insert_settlements(
             )
         })
         .collect();
-    execute_list(
+    let inserted = execute_list(
         conn,
         "INSERT INTO settlements (pile_code, serial, idem_key, order_id, account_id, cost, charger_total, mismatch, \
          difference, from_hold, released, from_wallet, receivable, operator_share, platform_fee, breakdown, settled_at, \
@@ -104,7 +105,7 @@ pub async fn insert_settlements(
     )
     .await?;
     let records: Vec<(&str, &str)> = rows.iter().map(|r| (&*r.pile, &*r.serial)).collect();
-    execute_list(
+    let records = execute_list(
         conn,
         "UPDATE transactions SET settled = 1, settled_at = $2 \
          FROM (SELECT value ->> 0 AS pile, value ->> 1 AS serial FROM jsonb_each($1)) AS v \
@@ -114,15 +115,13 @@ pub async fn insert_settlements(
         None,
     )
     .await?;
-    let orders: Vec<(&str, String, i64)> = rows
-        .iter()
-        .filter_map(|r| {
-            r.order
-                .as_deref()
-                .map(|o| (o, money_text(r.cost), i64::from(r.mismatch)))
-        })
+    let orders: Vec<(&str, String, i64)> = order_costs(rows)
+        .into_iter()
+        .map(|(o, cost, mismatch)| (o, money_text(cost), i64::from(mismatch)))
         .collect();
-    if !orders.is_empty() {
+    let updated = if orders.is_empty() {
+        0
+    } else {
         execute_list(
             conn,
             "UPDATE orders SET settled_cost = v.cost, cost_mismatch = v.mismatch, version = orders.version + 1, \
@@ -134,9 +133,9 @@ pub async fn insert_settlements(
             now,
             None,
         )
-        .await?;
-    }
-    Ok(())
+        .await?
+    };
+    check_settled(rows.len(), (inserted, records, updated), orders.len())
 }
 
 /// The payers of the orders among `ids`: (order, account, hold).
